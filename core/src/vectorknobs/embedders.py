@@ -1,0 +1,106 @@
+"""Embedding functions: a small protocol, and a dependency-free deterministic embedder.
+
+Any callable ``list[str] -> array (n, d)`` works, sync or async; give it ``name``, ``version`` and
+``dimensions`` attributes to have them recorded on the vectors it makes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from vectorknobs.errors import EmbeddingError
+from vectorknobs.fields import FloatArray
+
+
+@runtime_checkable
+class EmbeddingFunction(Protocol):
+    """``fn(texts) -> (len(texts), dimensions)`` float array, or an awaitable of one."""
+
+    name: str
+    version: str
+    dimensions: int
+
+    def __call__(self, texts: list[str]) -> FloatArray | Awaitable[FloatArray]: ...
+
+
+def content_hash(text: str) -> str:
+    """The hash stored on a vector to tell whether its source text changed."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def describe(fn: Callable[..., Any]) -> tuple[str, str | None, int | None]:
+    """``(name, version, dimensions)`` of any embedding callable."""
+    name = getattr(fn, "name", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    return str(name), getattr(fn, "version", None), getattr(fn, "dimensions", None)
+
+
+async def embed(fn: Callable[..., Any], texts: Sequence[str]) -> FloatArray:
+    """Run ``fn`` on ``texts`` without blocking the loop, and check what it returns."""
+    batch = list(texts)
+    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__):
+        out = await fn(batch)
+    else:
+        out = await asyncio.to_thread(fn, batch)
+        if inspect.isawaitable(out):
+            out = await out
+    name, _, dimensions = describe(fn)
+    try:
+        array = np.asarray(out, dtype=np.float32)
+    except (TypeError, ValueError) as err:
+        raise EmbeddingError(f"embedder {name!r} returned something that is not numbers: {err}") from None
+    if array.ndim != 2 or array.shape[0] != len(batch):
+        raise EmbeddingError(
+            f"embedder {name!r} returned shape {array.shape} for {len(batch)} texts; expected ({len(batch)}, d)"
+        )
+    if dimensions is not None and array.shape[1] != dimensions:
+        raise EmbeddingError(f"embedder {name!r} declares {dimensions} dimensions but returned {array.shape[1]}")
+    if not np.isfinite(array).all():
+        raise EmbeddingError(f"embedder {name!r} returned NaN or inf")
+    return array
+
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased word tokens; the keyword half of hybrid search uses the same ones."""
+    return _TOKEN.findall(text.lower())
+
+
+class HashingEmbedder:
+    """Deterministic, dependency-free embeddings by feature hashing of words and character trigrams.
+
+    Texts sharing words get similar vectors, so it is good enough for demos, offline tests and the
+    quickstart, never for production relevance.
+    """
+
+    version = "1"
+
+    def __init__(self, dimensions: int = 256, name: str = "hash") -> None:
+        if isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 8:
+            raise EmbeddingError(f"HashingEmbedder dimensions must be an int >= 8, got {dimensions!r}")
+        self.dimensions = dimensions
+        self.name = name
+
+    def __call__(self, texts: list[str]) -> FloatArray:
+        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        for row, text in enumerate(texts):
+            words = tokens(text)
+            features = words + [f"#{w[i:i + 3]}" for w in words for i in range(max(1, len(w) - 2))]
+            for feature in features:
+                digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+                bucket = int.from_bytes(digest[:4], "little") % self.dimensions
+                out[row, bucket] += 1.0 if digest[4] & 1 else -1.0
+            norm = float(np.linalg.norm(out[row]))
+            if norm > 0:
+                out[row] /= norm
+            else:
+                out[row, 0] = 1.0  # an empty text still gets a valid unit vector
+        return out

@@ -1,0 +1,308 @@
+"""Fields: a named, typed value. ``VectorField`` carries a float32 vector and where it came from."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from vectorknobs.codec import check_value, decode, encode
+from vectorknobs.errors import DimensionMismatchError, InvalidRecordError, VectorValueError
+
+MAX_DIMENSIONS = 65_536
+
+FloatArray = npt.NDArray[np.float32]
+
+
+class FieldType(Enum):
+    """What a field holds."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    FLOAT = "float"
+    BOOLEAN = "boolean"
+    DATETIME = "datetime"
+    JSON = "json"  # lists, dicts and None
+    VECTOR = "vector"
+    SPARSE_VECTOR = "sparse_vector"
+
+
+_SCALAR_TYPES: dict[FieldType, tuple[type, ...]] = {
+    FieldType.STRING: (str,),
+    FieldType.INTEGER: (int,),
+    FieldType.FLOAT: (float, int),
+    FieldType.BOOLEAN: (bool,),
+    FieldType.DATETIME: (datetime,),
+}
+
+
+def infer_type(value: Any) -> FieldType:
+    """The ``FieldType`` a plain value gets when none is given."""
+    if isinstance(value, bool):
+        return FieldType.BOOLEAN
+    if isinstance(value, int):
+        return FieldType.INTEGER
+    if isinstance(value, float):
+        return FieldType.FLOAT
+    if isinstance(value, str):
+        return FieldType.STRING
+    if isinstance(value, datetime):
+        return FieldType.DATETIME
+    return FieldType.JSON
+
+
+class Field:
+    """A named value. ``Field("price", 9.5)`` infers ``FieldType.FLOAT``."""
+
+    __slots__ = ("metadata", "name", "type", "value")
+
+    def __init__(
+        self,
+        name: str | None,
+        value: Any,
+        type: FieldType | None = None,  # noqa: A002 - the design's name
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.metadata: dict[str, Any] = check_value(dict(metadata or {}), f"field {name!r} metadata")
+        self.value = check_value(value, f"field {name!r}")
+        self.type = type or infer_type(self.value)
+        self._check_type()
+
+    def _check_type(self) -> None:
+        if self.type in (FieldType.VECTOR, FieldType.SPARSE_VECTOR):
+            raise InvalidRecordError(
+                f"field {self.name!r}: build vectors with VectorField or SparseVectorField, not Field"
+            )
+        allowed = _SCALAR_TYPES.get(self.type)
+        if self.value is None or allowed is None:
+            return
+        if isinstance(self.value, bool) and self.type is not FieldType.BOOLEAN:
+            allowed = ()
+        if not isinstance(self.value, allowed):
+            raise InvalidRecordError(
+                f"field {self.name!r} is declared {self.type.value} but holds {type(self.value).__name__}"
+            )
+        if self.type is FieldType.FLOAT:
+            self.value = float(self.value)  # type: ignore[arg-type]  # checked int or float above
+
+    def copy(self, name: str | None = None) -> Field:
+        clone = object.__new__(type(self))
+        for slot in _all_slots(type(self)):
+            setattr(clone, slot, getattr(self, slot))
+        clone.name = self.name if name is None else name
+        clone.value = _copy_value(self.value)
+        clone.metadata = _copy_value(self.metadata)
+        return clone
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form; ``Field.from_dict`` restores it exactly."""
+        data: dict[str, Any] = {"type": self.type.value, "value": encode(self.value)}
+        if self.metadata:
+            data["metadata"] = encode(self.metadata)
+        return data
+
+    @staticmethod
+    def from_dict(name: str, data: Mapping[str, Any]) -> Field:
+        try:
+            field_type = FieldType(data["type"])
+        except (KeyError, ValueError, TypeError):
+            raise InvalidRecordError(f"field {name!r}: missing or unknown 'type' in {dict(data)!r}") from None
+        metadata = decode(data.get("metadata") or {})
+        if field_type is FieldType.VECTOR:
+            return VectorField(
+                data["value"],
+                data.get("dimensions"),
+                name=name,
+                source_field=data.get("source_field"),
+                model_name=data.get("model_name"),
+                model_version=data.get("model_version"),
+                content_hash=data.get("content_hash"),
+                metadata=metadata,
+            )
+        if field_type is FieldType.SPARSE_VECTOR:
+            return SparseVectorField(
+                dict(zip(data["indices"], data["values"], strict=True)),
+                data.get("dimensions"),
+                name=name,
+                metadata=metadata,
+            )
+        return Field(name, decode(data.get("value")), field_type, metadata)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Field):
+            return NotImplemented
+        return (
+            type(self) is type(other)
+            and all(_values_equal(getattr(self, s), getattr(other, s)) for s in _all_slots(type(self)))
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, {self.value!r}, {self.type})"
+
+
+class VectorField(Field):
+    """A dense float32 vector, with the text field(s) and model it was made from.
+
+    ``VectorField([0.1, 0.2, 0.3], source_field="body", model_name="minilm")``
+    """
+
+    __slots__ = ("content_hash", "dimensions", "model_name", "model_version", "source_field")
+
+    value: FloatArray
+
+    def __init__(
+        self,
+        value: npt.ArrayLike,
+        dimensions: int | None = None,
+        *,
+        name: str | None = None,
+        source_field: str | None = None,
+        model_name: str | None = None,
+        model_version: str | None = None,
+        content_hash: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.metadata = check_value(dict(metadata or {}), f"field {name!r} metadata")
+        self.value = as_vector(value, f"vector field {name!r}", dimensions)
+        self.dimensions = int(self.value.shape[0])
+        self.type = FieldType.VECTOR
+        for label, text in (
+            ("source_field", source_field),
+            ("model_name", model_name),
+            ("model_version", model_version),
+            ("content_hash", content_hash),
+        ):
+            if text is not None and not isinstance(text, str):
+                raise InvalidRecordError(f"vector field {name!r}: {label} must be a str, got {text!r}")
+        self.source_field = source_field
+        self.model_name = model_name
+        self.model_version = model_version
+        self.content_hash = content_hash
+
+    @property
+    def source_fields(self) -> tuple[str, ...]:
+        """The source text fields; ``source_field`` may name several, comma-separated."""
+        if not self.source_field:
+            return ()
+        return tuple(part.strip() for part in self.source_field.split(",") if part.strip())
+
+    def copy(self, name: str | None = None) -> VectorField:
+        clone = super().copy(name)
+        assert isinstance(clone, VectorField)
+        return clone
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data["value"] = self.value.tolist()  # float32 -> float64 -> float32 is exact
+        data["dimensions"] = self.dimensions
+        for key in ("source_field", "model_name", "model_version", "content_hash"):
+            if getattr(self, key) is not None:
+                data[key] = getattr(self, key)
+        return data
+
+    def __repr__(self) -> str:
+        return (
+            f"VectorField(name={self.name!r}, dimensions={self.dimensions}, "
+            f"source_field={self.source_field!r}, model_name={self.model_name!r})"
+        )
+
+
+class SparseVectorField(Field):
+    """A sparse vector: ``SparseVectorField({3: 0.5, 17: 1.2})``, indices are non-negative ints."""
+
+    __slots__ = ("dimensions", "indices")
+
+    value: FloatArray
+
+    def __init__(
+        self,
+        value: Mapping[int, float],
+        dimensions: int | None = None,
+        *,
+        name: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        where = f"sparse vector field {name!r}"
+        if not isinstance(value, Mapping):
+            raise VectorValueError(f"{where}: expected a mapping of index -> weight, got {type(value).__name__}")
+        if any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) or i < 0 for i in value):
+            raise VectorValueError(f"{where}: indices must be non-negative ints")
+        order = sorted(value)
+        self.name = name
+        self.metadata = check_value(dict(metadata or {}), f"field {name!r} metadata")
+        self.indices = np.asarray(order, dtype=np.int64)
+        self.value = as_vector([value[i] for i in order], where, allow_empty=True)
+        self.type = FieldType.SPARSE_VECTOR
+        if dimensions is not None and order and order[-1] >= dimensions:
+            raise VectorValueError(f"{where}: index {order[-1]} is out of range for {dimensions} dimensions")
+        self.dimensions = dimensions
+
+    def as_dict(self) -> dict[int, float]:
+        return dict(zip(self.indices.tolist(), self.value.tolist(), strict=True))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        del data["value"]
+        data["indices"] = self.indices.tolist()
+        data["values"] = self.value.tolist()
+        if self.dimensions is not None:
+            data["dimensions"] = self.dimensions
+        return data
+
+
+def as_vector(
+    value: npt.ArrayLike, where: str, dimensions: int | None = None, *, allow_empty: bool = False
+) -> FloatArray:
+    """Check ``value`` and return it as a read-only, contiguous 1-D float32 array."""
+    if isinstance(value, (str, bytes, Mapping)):
+        raise VectorValueError(f"{where}: expected a sequence of numbers, got {type(value).__name__}")
+    try:
+        raw = np.asarray(value)
+    except (ValueError, TypeError) as err:
+        raise VectorValueError(f"{where}: not a numeric vector ({err})") from None
+    if raw.dtype.kind not in "fiu":
+        raise VectorValueError(
+            f"{where}: vector must hold numbers, got dtype {raw.dtype}; convert with np.asarray(v, np.float32)"
+        )
+    if raw.ndim != 1:
+        raise VectorValueError(f"{where}: vector must be 1-D, got shape {raw.shape}")
+    if not allow_empty and raw.shape[0] == 0:
+        raise VectorValueError(f"{where}: vector is empty")
+    if raw.shape[0] > MAX_DIMENSIONS:
+        raise VectorValueError(f"{where}: {raw.shape[0]} dimensions is above the limit of {MAX_DIMENSIONS}")
+    if dimensions is not None and raw.shape[0] != dimensions:
+        raise DimensionMismatchError(f"{where}: expected {dimensions} dimensions, got {raw.shape[0]}")
+    with np.errstate(over="ignore"):
+        vector = np.array(raw, dtype=np.float32, order="C", copy=True)
+    if not np.isfinite(vector).all():
+        raise VectorValueError(f"{where}: vector holds NaN or inf (or values beyond float32 range)")
+    vector.flags.writeable = False
+    return vector
+
+
+def _all_slots(cls: type) -> list[str]:
+    return [slot for klass in cls.__mro__ for slot in getattr(klass, "__slots__", ())]
+
+
+def _copy_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_value(v) for v in value]
+    return value  # scalars and read-only arrays are immutable
+
+
+def _values_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.array_equal(a, b)
+    if isinstance(a, bool) != isinstance(b, bool):
+        return False
+    return bool(a == b)

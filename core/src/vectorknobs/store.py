@@ -1,0 +1,519 @@
+"""``VectorStore``: the async API every store offers, and the contract a store plugin implements.
+
+The public methods here check every input once, for all stores, then call a handful of primitives
+(``_write``, ``_read``, ``_delete``, ``_search``, ``_count``, ``_vector_search``...) that a plugin
+implements. A plugin therefore never re-implements validation, score conversion, source-text lookup,
+thresholds or paging, and every store rejects bad input with the same typed errors.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from vectorknobs.capabilities import Capabilities
+from vectorknobs.config import Option, StoreConfig
+from vectorknobs.embedders import content_hash, describe, embed
+from vectorknobs.errors import (
+    CapabilityError,
+    DimensionMismatchError,
+    DuplicateIdError,
+    InvalidRecordError,
+    QueryError,
+    RecordNotFoundError,
+    StoreClosedError,
+    UnknownFieldError,
+    ValidationError,
+)
+from vectorknobs.evaluate import sort_records
+from vectorknobs.fields import FieldType, SparseVectorField, VectorField
+from vectorknobs.filters import Filter, operators_in, parse_filter
+from vectorknobs.metrics import DistanceMetric
+from vectorknobs.names import check_record_id
+from vectorknobs.query import DEFAULT_VECTOR_FIELD, EmbeddingFnRef, Query, VectorMode, VectorQuery, check_k
+from vectorknobs.record import Record
+from vectorknobs.results import VectorSearchResult, source_text_of
+
+FilterLike = Query | Filter | Mapping[str, Any] | None
+
+
+class WriteMode(enum.Enum):
+    CREATE = "create"  # every id must be new
+    UPDATE = "update"  # every id must exist; the record is replaced
+    UPSERT = "upsert"
+
+
+@dataclass
+class Schema:
+    """What a store knows of its records: top-level field names and each vector field's dimension."""
+
+    fields: set[str] = field(default_factory=set)
+    vectors: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """What ``_vector_search`` returns per match: the record and its score (higher = more similar)."""
+
+    record: Record
+    score: float
+
+
+COMMON_OPTIONS: dict[str, Option] = {
+    "metric": Option(DistanceMetric.parse, DistanceMetric.COSINE, "metric used when a search names none"),
+}
+
+
+class VectorStore(ABC):
+    """Base class of every store. Use ``await vectorknobs.connect(url)`` rather than constructing one."""
+
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    #: options the store accepts in its config string or dict (beyond ``metric``)
+    options: ClassVar[Mapping[str, Option]] = {}
+
+    def __init__(self, config: StoreConfig) -> None:
+        self.config = config
+        self.settings: dict[str, Any] = config.resolve({**COMMON_OPTIONS, **self.options})
+        self.metric: DistanceMetric = self.settings["metric"]
+        if self.metric not in self.capabilities.metrics:
+            raise CapabilityError(f"{config.scheme}:// does not support metric {self.metric.value!r}")
+        self.schema = Schema()
+        self._is_open = False
+        self._is_closed = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def open(self) -> Self:
+        await self._open()
+        self.schema = await self._load_schema()
+        self._is_open = True
+        return self
+
+    async def close(self) -> None:
+        """Release connections, files and locks. Safe to call twice."""
+        if self._is_open and not self._is_closed:
+            self._is_closed = True
+            await self._close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.config.redacted()}>"
+
+    # -- records --------------------------------------------------------------------------------
+    async def create(self, record: Record) -> str:
+        """Store a new record; an id is generated when it has none. Raises ``DuplicateIdError``."""
+        return (await self.bulk_create([record]))[0]
+
+    async def bulk_create(self, records: Sequence[Record]) -> list[str]:
+        """Create all records or none of them."""
+        return await self._apply(records, WriteMode.CREATE)
+
+    async def update(self, record: Record) -> None:
+        """Replace the stored record with this one. Raises ``RecordNotFoundError``."""
+        await self.bulk_update([record])
+
+    async def bulk_update(self, records: Sequence[Record]) -> None:
+        """Replace all records or none of them."""
+        await self._apply(records, WriteMode.UPDATE)
+
+    async def upsert(self, record: Record) -> str:
+        return (await self.bulk_upsert([record]))[0]
+
+    async def bulk_upsert(self, records: Sequence[Record]) -> list[str]:
+        return await self._apply(records, WriteMode.UPSERT)
+
+    async def read(self, record_id: str) -> Record | None:
+        return (await self.bulk_read([record_id]))[0]
+
+    async def bulk_read(self, ids: Sequence[str]) -> list[Record | None]:
+        """Records in the order of ``ids``; None where an id is not stored."""
+        self._check_open()
+        checked = [check_record_id(i) for i in _as_list(ids, "ids")]
+        return await self._read(checked) if checked else []
+
+    async def exists(self, record_id: str) -> bool:
+        return (await self.read(record_id)) is not None
+
+    async def delete(self, record_id: str) -> bool:
+        """Delete one record; False if it was not stored."""
+        return await self.bulk_delete([record_id]) == 1
+
+    async def bulk_delete(self, ids: Sequence[str]) -> int:
+        """Delete records by id; returns how many existed."""
+        self._check_open()
+        checked = list(dict.fromkeys(check_record_id(i) for i in _as_list(ids, "ids")))
+        return await self._delete(checked) if checked else 0
+
+    # -- queries --------------------------------------------------------------------------------
+    @overload
+    async def search(self, query: VectorQuery) -> list[VectorSearchResult]: ...  # type: ignore[overload-overlap]
+    @overload
+    async def search(self, query: Query | None = None) -> list[Record]: ...
+    @overload
+    async def search(self, query: Mapping[str, Any]) -> list[Record] | list[VectorSearchResult]: ...
+
+    async def search(
+        self, query: Query | Mapping[str, Any] | None = None
+    ) -> list[Record] | list[VectorSearchResult]:
+        """Records matching ``query``; a ``VectorQuery`` returns ranked ``VectorSearchResult``s."""
+        self._check_open()
+        q = _as_query(query)
+        if isinstance(q, VectorQuery):
+            return await self._run_vector_query(q)
+        self._check_query(q)
+        return await self._search(q)
+
+    async def count(self, query: FilterLike = None) -> int:
+        """How many records match (sort and paging are ignored)."""
+        self._check_open()
+        where = _as_filter(query)
+        self._check_filter(where)
+        return await self._count(where)
+
+    async def stream(self, query: FilterLike = None, batch_size: int = 1000) -> AsyncIterator[list[Record]]:
+        """Matching records in batches, in id order, without loading them all."""
+        self._check_open()
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise QueryError(f"batch_size must be a positive int, got {batch_size!r}")
+        where = _as_filter(query)
+        self._check_filter(where)
+        async for batch in self._stream(where, batch_size):
+            yield batch
+
+    # -- vectors --------------------------------------------------------------------------------
+    async def vector_search(
+        self,
+        query_vector: npt.ArrayLike,
+        vector_field: str = DEFAULT_VECTOR_FIELD,
+        k: int = 10,
+        metric: DistanceMetric | str | None = None,
+        filter: FilterLike = None,  # noqa: A002 - the design's name
+        include_source: bool = True,
+    ) -> list[VectorSearchResult]:
+        """The k records nearest ``query_vector`` among those matching ``filter``."""
+        base = Query(where=_as_filter(filter))
+        return await self.search(base.similar_to(query_vector, vector_field, k, metric, include_source))
+
+    async def hybrid_search(
+        self,
+        text: str,
+        vector: npt.ArrayLike | None = None,
+        alpha: float = 0.5,
+        vector_field: str = DEFAULT_VECTOR_FIELD,
+        k: int = 10,
+        filter: FilterLike = None,  # noqa: A002
+        text_fields: Sequence[str] = (),
+        embedding_fn: EmbeddingFnRef | None = None,
+    ) -> list[VectorSearchResult]:
+        """Blend vector similarity (``alpha``) with keyword match on ``text`` (``1 - alpha``)."""
+        base = Query(where=_as_filter(filter))
+        query = base.hybrid(text, vector, alpha, vector_field, k, text_fields, embedding_fn)
+        return await self.search(query)
+
+    async def bulk_embed_and_store(
+        self,
+        records: Sequence[Record],
+        text_field: str,
+        vector_field: str = DEFAULT_VECTOR_FIELD,
+        embedding_fn: EmbeddingFnRef | None = None,
+        batch_size: int = 100,
+    ) -> list[str]:
+        """Embed each record's ``text_field`` into ``vector_field`` and upsert, ``batch_size`` at a time."""
+        self._check_open()
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValidationError(f"batch_size must be a positive int, got {batch_size!r}")
+        fn = _resolve_embedder(embedding_fn)
+        name, version, _ = describe(fn)
+        items = _as_list(records, "records")
+        ids: list[str] = []
+        for start in range(0, len(items), batch_size):
+            chunk = _records(items[start:start + batch_size])
+            batch = [r.copy() if r.id else r.with_id(Record.new_id()) for r in chunk]
+            texts = []
+            for r in batch:
+                text = r.get_value(text_field)
+                if not isinstance(text, str):
+                    raise InvalidRecordError(f"record {r.id!r}: field {text_field!r} must hold text, got {text!r}")
+                texts.append(text)
+            vectors = await embed(fn, texts)
+            for r, text, vector in zip(batch, texts, vectors, strict=True):
+                r[vector_field] = VectorField(
+                    vector, source_field=text_field, model_name=name, model_version=version,
+                    content_hash=content_hash(text),
+                )
+            ids.extend(await self.bulk_upsert(batch))
+        return ids
+
+    async def has_vector_support(self) -> bool:
+        """Can this store hold vectors right now (extension installed, index available...)?"""
+        return True
+
+    async def enable_vector_support(self) -> bool:
+        """Make vectors storable (e.g. create a database extension); True when they are."""
+        return True
+
+    async def detect_vector_fields(self, record: Record) -> list[str]:
+        return [name for name, f in record.fields.items() if f.type is FieldType.VECTOR]
+
+    def vector_dimensions(self) -> dict[str, int]:
+        """Known vector fields and their dimensions."""
+        return dict(self.schema.vectors)
+
+    async def drop(self) -> None:
+        """Delete every record and the collection itself (files, table or index)."""
+        self._check_open()
+        await self._drop()
+        self.schema = Schema()
+
+    # -- primitives a plugin implements ------------------------------------------------------------
+    async def _open(self) -> None:  # noqa: B027 - optional hook
+        """Connect, open files, take locks."""
+
+    async def _close(self) -> None:  # noqa: B027
+        """Release what ``_open`` took."""
+
+    @abstractmethod
+    async def _load_schema(self) -> Schema:
+        """Field names and vector dimensions of what is stored (called once, at open)."""
+
+    @abstractmethod
+    async def _write(self, records: list[Record], mode: WriteMode) -> None:
+        """Apply the batch atomically. Raise ``duplicate_ids`` / ``missing_ids`` errors per ``mode``."""
+
+    @abstractmethod
+    async def _read(self, ids: list[str]) -> list[Record | None]: ...
+
+    @abstractmethod
+    async def _delete(self, ids: list[str]) -> int: ...
+
+    @abstractmethod
+    async def _search(self, query: Query) -> list[Record]:
+        """Filter, sort (per ``evaluate.sort_records`` semantics) and page."""
+
+    @abstractmethod
+    async def _count(self, where: Filter | None) -> int: ...
+
+    @abstractmethod
+    async def _vector_search(self, query: VectorQuery, metric: DistanceMetric) -> list[Hit]:
+        """The ``query.vector.k`` best hits among records matching ``query.where`` that have the field,
+        best first (ties by id). ``query.vector.vector`` is set and checked."""
+
+    async def _hybrid_search(self, query: VectorQuery, metric: DistanceMetric) -> list[Hit]:
+        raise CapabilityError(f"{self.config.scheme}:// has no hybrid search")
+
+    async def _stream(self, where: Filter | None, batch_size: int) -> AsyncIterator[list[Record]]:
+        """Default: pages of ``_search`` in id order; stores with cursors do better."""
+        offset = 0
+        while True:
+            page = await self._search(Query(where=where, order=(), max_results=batch_size, skip=offset))
+            if not page:
+                return
+            yield page
+            offset += len(page)
+
+    @abstractmethod
+    async def _drop(self) -> None: ...
+
+    # -- helpers for plugins ------------------------------------------------------------------------
+    @staticmethod
+    def duplicate_ids(ids: Sequence[str]) -> DuplicateIdError:
+        return DuplicateIdError(
+            f"record id(s) already stored: {', '.join(map(repr, ids[:5]))}"
+            f"{' ...' if len(ids) > 5 else ''}; use upsert or update to replace them. Nothing was written."
+        )
+
+    @staticmethod
+    def missing_ids(ids: Sequence[str]) -> RecordNotFoundError:
+        return RecordNotFoundError(
+            f"record id(s) not stored: {', '.join(map(repr, ids[:5]))}"
+            f"{' ...' if len(ids) > 5 else ''}; use create or upsert. Nothing was written."
+        )
+
+    # -- shared checking ----------------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._is_closed:
+            raise StoreClosedError(f"{self!r} is closed; connect again")
+        if not self._is_open:
+            raise StoreClosedError(f"{self!r} is not open; use 'await vectorknobs.connect(...)'")
+
+    async def _apply(self, records: Sequence[Record], mode: WriteMode) -> list[str]:
+        self._check_open()
+        batch = self._prepare(_records(_as_list(records, "records")), mode)
+        if batch:
+            await self._write(batch, mode)
+            self._learn(batch)
+        return [r.id for r in batch if r.id is not None]
+
+    def _prepare(self, records: list[Record], mode: WriteMode) -> list[Record]:
+        prepared: list[Record] = []
+        seen: set[str] = set()
+        dims = dict(self.schema.vectors)
+        for record in records:
+            if record.id is None and mode is WriteMode.UPDATE:
+                raise InvalidRecordError("update needs records with an id")
+            copy = record.copy() if record.id else record.with_id(Record.new_id())
+            assert copy.id is not None
+            if copy.id in seen:
+                raise InvalidRecordError(f"record id {copy.id!r} appears twice in one batch")
+            seen.add(copy.id)
+            for name, f in copy.fields.items():
+                self._check_field(copy.id, name, f, dims)
+            prepared.append(copy)
+        return prepared
+
+    def _check_field(self, record_id: str, name: str, f: Any, dims: dict[str, int]) -> None:
+        if isinstance(f, SparseVectorField):
+            if not self.capabilities.sparse_vectors:
+                raise CapabilityError(f"{self.config.scheme}:// cannot store sparse vectors (field {name!r})")
+            return
+        if not isinstance(f, VectorField):
+            if name in dims:
+                raise InvalidRecordError(
+                    f"record {record_id!r}: field {name!r} is a vector field in this store, got {f.type.value}"
+                )
+            return
+        if f.dimensions > self.capabilities.max_dimensions:
+            raise DimensionMismatchError(
+                f"record {record_id!r}: {f.dimensions} dimensions exceed this store's limit of "
+                f"{self.capabilities.max_dimensions}"
+            )
+        expected = dims.setdefault(name, f.dimensions)
+        if f.dimensions != expected:
+            raise DimensionMismatchError(
+                f"record {record_id!r}: vector field {name!r} has {f.dimensions} dimensions, but this store "
+                f"holds {expected}-dimensional vectors in it; re-embed or use another field name"
+            )
+        if name in self.schema.fields and name not in self.schema.vectors:
+            raise InvalidRecordError(f"record {record_id!r}: field {name!r} holds non-vector values in this store")
+
+    def _learn(self, records: list[Record]) -> None:
+        for record in records:
+            self.schema.fields.update(record.fields)
+            for name, f in record.vector_fields().items():
+                self.schema.vectors.setdefault(name, f.dimensions)
+
+    def _check_filter(self, where: Filter | None) -> None:
+        if where is None:
+            return
+        unsupported = operators_in(where) - self.capabilities.filter_operators
+        if unsupported:
+            raise CapabilityError(
+                f"{self.config.scheme}:// cannot filter with {', '.join(sorted(o.value for o in unsupported))}"
+            )
+
+    def _check_query(self, query: Query) -> None:
+        self._check_filter(query.where)
+        for key in query.order:
+            head = key.path.split(".")[0]
+            if head in self.schema.vectors:
+                raise QueryError(f"cannot sort by vector field {head!r}")
+            if head != "id" and head not in self.schema.fields:
+                known = ", ".join(sorted(self.schema.fields)) or "none yet"
+                raise UnknownFieldError(f"cannot sort by unknown field {key.path!r}; known fields: {known}")
+
+    async def _run_vector_query(self, query: VectorQuery) -> list[VectorSearchResult]:
+        self._check_query(query)
+        part = query.vector
+        metric = part.metric or self.metric
+        caps = self.capabilities
+        if metric not in caps.metrics or (not caps.per_query_metric and metric is not self.metric):
+            raise CapabilityError(
+                f"{self.config.scheme}:// searches this collection with {self.metric.value} only, "
+                f"not {metric.value}; open it with ?metric={metric.value} or search without a metric"
+            )
+        if part.k > caps.max_k:
+            raise QueryError(f"k={part.k} is above this store's maximum of {caps.max_k}")
+        check_k(part.k)
+        if part.mode is VectorMode.HYBRID and not caps.hybrid_search:
+            raise CapabilityError(f"{self.config.scheme}:// has no hybrid search; use similar_to or near_text")
+        expected = self.schema.vectors.get(part.field)
+        if expected is None:
+            known = ", ".join(sorted(self.schema.vectors)) or "none yet"
+            raise UnknownFieldError(f"no vector field {part.field!r} in this store; vector fields: {known}")
+        if part.vector is None:
+            assert part.text is not None
+            if part.embedding_fn is None:
+                raise QueryError(f"{part.mode.value} needs an embedding_fn (a registered name or a callable)")
+            query = query.with_vector((await embed(_resolve_embedder(part.embedding_fn), [part.text]))[0])
+            part = query.vector
+        assert part.vector is not None
+        if part.vector.shape[0] != expected:
+            raise DimensionMismatchError(
+                f"query vector has {part.vector.shape[0]} dimensions; field {part.field!r} holds {expected}"
+            )
+        if part.mode is VectorMode.HYBRID:
+            hits = await self._hybrid_search(query, metric)
+        else:
+            hits = await self._vector_search(query, metric)
+        if query.min_score is not None:
+            hits = [h for h in hits if h.score >= query.min_score]
+        if query.order:
+            by_id = {h.record.id: h for h in hits}
+            keys = [(k.path, k.descending) for k in query.order]
+            hits = [by_id[r.id] for r in sort_records([h.record for h in hits], keys)]
+        hits = hits[query.skip:]
+        distances = metric.score_to_distance(np.array([h.score for h in hits], dtype=np.float64))
+        return [
+            VectorSearchResult(
+                record=h.record,
+                score=h.score,
+                distance=float(1.0 - h.score) if part.mode is VectorMode.HYBRID else float(d),
+                source_text=source_text_of(h.record, part.field) if part.include_source else None,
+                vector_field=part.field,
+                metadata={"metric": metric.value, "mode": part.mode.value},
+            )
+            for h, d in zip(hits, distances, strict=True)
+        ]
+
+
+def _as_list(items: Any, what: str) -> list[Any]:
+    if isinstance(items, (str, bytes, Mapping, Record)) or not hasattr(items, "__iter__"):
+        raise ValidationError(f"{what} must be a list, got {type(items).__name__}")
+    return list(items)
+
+
+def _records(items: list[Any]) -> list[Record]:
+    for item in items:
+        if not isinstance(item, Record):
+            raise InvalidRecordError(f"expected Record objects, got {type(item).__name__}; wrap data in Record(...)")
+    return items
+
+
+def _as_query(query: Query | Mapping[str, Any] | None) -> Query:
+    if query is None:
+        return Query()
+    if isinstance(query, Query):
+        return query
+    if isinstance(query, Mapping):
+        return Query.from_dict(query)
+    raise QueryError(f"expected a Query or its dict form, got {type(query).__name__}")
+
+
+def _as_filter(query: FilterLike) -> Filter | None:
+    if query is None:
+        return None
+    if isinstance(query, Query):
+        return query.where
+    return parse_filter(query)
+
+
+def _resolve_embedder(ref: EmbeddingFnRef | None) -> Callable[..., Any]:
+    if ref is None:
+        raise ValidationError("an embedding_fn is needed: a registered name such as 'hash', or a callable")
+    if isinstance(ref, str):
+        from vectorknobs.plugins import get_registry
+
+        return get_registry().embedder(ref)
+    if not callable(ref):
+        raise ValidationError(f"embedding_fn must be a name or a callable, got {ref!r}")
+    return ref
