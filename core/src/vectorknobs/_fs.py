@@ -4,34 +4,56 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from vectorknobs.errors import StoreError, StoreLockedError
 
 
 def atomic_write(path: Path, chunks: Iterable[bytes]) -> None:
-    """Write ``path`` so that a crash at any point leaves either the old or the new file, whole.
+    """Write ``path`` so that a crash at any point leaves either the old or the new file, whole."""
+    with atomic_file(path) as out:
+        for chunk in chunks:
+            out.write(chunk)
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A file to write the new content of ``path`` into; it replaces ``path`` only when the block ends.
 
     The data goes to a temporary file in the same directory, is fsynced, renamed over ``path``, and the
-    directory is fsynced so the rename itself survives a power loss. A failure (a full disk) removes
-    the temporary file and raises ``StoreError``; the old file is untouched.
+    directory is fsynced so the rename itself survives a power loss. A failure (a full disk, an error in
+    the block) removes the temporary file and leaves the old file untouched; ``OSError`` becomes
+    ``StoreError``.
     """
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
+            yield out
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
         fsync_dir(path.parent)
-    except OSError as err:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise StoreError(f"could not write {path}: {err}; the previous copy is intact") from err
+        if isinstance(err, OSError):
+            raise StoreError(f"could not write {path}: {err}; the previous copy is intact") from err
+        raise
+
+
+def remove_temp_files(path: Path) -> None:
+    """Delete what an ``atomic_write`` of ``path`` killed mid-write left behind (a partial copy).
+
+    Call it only while holding the directory's ``DirectoryLock``: no other writer can be mid-write then.
+    """
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
 
 
 def fsync_dir(directory: Path) -> None:

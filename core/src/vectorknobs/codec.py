@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 from vectorknobs.errors import InvalidRecordError
 
 Scalar = str | int | float | bool | datetime | None
@@ -22,6 +24,8 @@ def check_value(value: Any, where: str) -> Any:
     Storable: str, int, float (finite), bool, None, timezone-naive or aware datetime, and lists or
     dicts with string keys of those.
     """
+    if isinstance(value, (np.bool_, np.integer, np.floating)):
+        value = value.item()  # a numpy scalar (a computed score, a count) is stored as the Python value
     if value is None or isinstance(value, (str, bool, datetime)):
         return value
     if isinstance(value, int):

@@ -15,7 +15,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from vectorknobs.errors import ConfigError
 
 _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*")
+SCHEME_PATTERN = _SCHEME  # what a registered scheme must match to be reachable from a config
 _LOCATION_KEYS = ("host", "port", "user", "password", "path")
+# options whose values are credentials (``?api_key=...``): never shown by ``redacted()``
+_SECRET_OPTION = re.compile(r"(password|passwd|secret|token|api_?key|credentials?)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -76,10 +79,11 @@ class StoreConfig:
         return values
 
     def redacted(self) -> str:
-        """The configuration as a URL, without the password."""
-        auth = f"{self.user}:***@" if self.password else (f"{self.user}@" if self.user else "")
-        netloc = f"{auth}{self.host or ''}{f':{self.port}' if self.port else ''}"
-        query = "&".join(f"{k}={v}" for k, v in self.params.items())
+        """The configuration as a URL, without the password or any credential-like option."""
+        auth = f"{self.user or ''}:***@" if self.password else (f"{self.user}@" if self.user else "")
+        host = f"[{self.host}]" if self.host and ":" in self.host else (self.host or "")
+        netloc = f"{auth}{host}{f':{self.port}' if self.port is not None else ''}"
+        query = "&".join(f"{k}={'***' if _SECRET_OPTION.search(k) else v}" for k, v in self.params.items())
         return f"{self.scheme}://{netloc}{self.path or ''}{'?' + query if query else ''}"
 
 

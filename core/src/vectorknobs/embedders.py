@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from vectorknobs.errors import EmbeddingError
+from vectorknobs.errors import EmbeddingError, VectorknobsError
 from vectorknobs.fields import FloatArray
 
 
@@ -44,15 +44,21 @@ def describe(fn: Callable[..., Any]) -> tuple[str, str | None, int | None]:
 async def embed(fn: Callable[..., Any], texts: Sequence[str]) -> FloatArray:
     """Run ``fn`` on ``texts`` without blocking the loop, and check what it returns."""
     batch = list(texts)
-    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__):
-        out = await fn(batch)
-    else:
-        out = await asyncio.to_thread(fn, batch)
-        if inspect.isawaitable(out):
-            out = await out
     name, _, dimensions = describe(fn)
     try:
-        array = np.asarray(out, dtype=np.float32)
+        if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(type(fn).__call__):
+            out = await fn(batch)
+        else:
+            out = await asyncio.to_thread(fn, batch)
+            if inspect.isawaitable(out):
+                out = await out
+    except VectorknobsError:
+        raise
+    except Exception as err:  # a failing model or API is caught by kind, with the cause chained
+        raise EmbeddingError(f"embedder {name!r} failed on {len(batch)} texts: {type(err).__name__}: {err}") from err
+    try:
+        with np.errstate(over="ignore"):  # values beyond float32 become inf, reported below
+            array = np.asarray(out, dtype=np.float32)
     except (TypeError, ValueError) as err:
         raise EmbeddingError(f"embedder {name!r} returned something that is not numbers: {err}") from None
     if array.ndim != 2 or array.shape[0] != len(batch):

@@ -70,6 +70,13 @@ class Field:
         self.name = name
         self.metadata: dict[str, Any] = check_value(dict(metadata or {}), f"field {name!r} metadata")
         self.value = check_value(value, f"field {name!r}")
+        if type is not None and not isinstance(type, FieldType):
+            try:
+                type = FieldType(type)  # noqa: A001 - "float" means FieldType.FLOAT, as in the dict form
+            except ValueError:
+                raise InvalidRecordError(
+                    f"field {name!r}: unknown type {type!r}; use one of {', '.join(t.value for t in FieldType)}"
+                ) from None
         self.type = type or infer_type(self.value)
         self._check_type()
 
@@ -301,8 +308,20 @@ def _copy_value(value: Any) -> Any:
 
 
 def _values_equal(a: Any, b: Any) -> bool:
+    """Equality that sees what a lossy store would change, at any depth: 1 vs 1.0 vs True."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.array_equal(a, b)
-    if isinstance(a, bool) != isinstance(b, bool):
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_values_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_values_equal(x, y) for x, y in zip(a, b, strict=True))
+    if _scalar_class(a) is not _scalar_class(b):
         return False
     return bool(a == b)
+
+
+def _scalar_class(value: Any) -> type:
+    for cls in (bool, int, float, str, datetime):
+        if isinstance(value, cls):
+            return cls
+    return type(value)

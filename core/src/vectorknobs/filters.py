@@ -15,6 +15,7 @@ Semantics (the same on every store; ``docs/query.md`` has the full table):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -141,6 +142,8 @@ def where(path: str, op: Operator | str, value: Any = True) -> Condition:
 
 
 def and_(*filters: Filter) -> Filter:
+    if not filters:
+        raise FilterError("and_() needs at least one filter")
     flat: list[Filter] = []
     for f in filters:
         flat.extend(f.children if isinstance(f, And) else (f,))
@@ -161,6 +164,10 @@ def _check_operand(field: str, op: Operator, value: Any) -> Any:
     def fail(expected: str) -> FilterError:
         return FilterError(f"filter on {field!r}: operator {op.value!r} expects {expected}, got {value!r}")
 
+    # stored numbers are always finite; a NaN bound would match differently on every engine
+    operands = value if isinstance(value, (list, tuple, set, frozenset)) else (value,)
+    if any(isinstance(item, float) and not math.isfinite(item) for item in operands):
+        raise fail("finite numbers (NaN and inf are never stored)")
     if op in (Operator.EQ, Operator.NE):
         if value is not None and kind_of(value) is None:
             raise fail("a str, number, bool, datetime or None (use 'contains' or a dotted path for lists/dicts)")

@@ -13,6 +13,7 @@ distribution; the core and the other plugins carry on.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import warnings
 from collections.abc import Callable, Iterable
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pluggy
 
 from vectorknobs import hookspecs
+from vectorknobs.config import SCHEME_PATTERN
 from vectorknobs.errors import EmbeddingError, PluginError, UnknownBackendError
 
 if TYPE_CHECKING:
@@ -157,23 +159,40 @@ class Registry:
             from vectorknobs.store import VectorStore
 
             if not (isinstance(store_class, type) and issubclass(store_class, VectorStore)):
-                raise PluginError(f"plugin {source.plugin!r} registered {store_class!r}, not a VectorStore subclass")
-            all_schemes = tuple(dict.fromkeys([name, *schemes, *aliases]))
+                what = repr(store_class) if isinstance(store_class, type) else f"a {type(store_class).__name__}"
+                raise PluginError(f"plugin {source.plugin!r} registered {what}, not a VectorStore subclass")
+            all_schemes = tuple(dict.fromkeys([name, *_names(schemes, "schemes"), *_names(aliases, "aliases")]))
+            for scheme in all_schemes:  # a scheme parse_config cannot produce could never be connected to
+                if not isinstance(scheme, str) or not SCHEME_PATTERN.fullmatch(scheme):
+                    raise PluginError(
+                        f"plugin {source.plugin!r} registered scheme {scheme!r}: schemes are lower-case, start with "
+                        "a letter and hold only letters, digits, '+', '-' and '.'"
+                    )
             info = StoreInfo(name, store_class, all_schemes, source.plugin, source.distribution, source.version)
-            for scheme in all_schemes:
+            for scheme in all_schemes:  # check them all first: a conflict registers none of them
                 taken = self._stores.get(scheme)
                 if taken is not None and taken.store_class is not store_class:
                     raise PluginError(
                         f"scheme {scheme!r} of plugin {source.plugin!r} is already taken by {taken.plugin!r}"
                     )
+            for scheme in all_schemes:
                 self._stores[scheme] = info
 
         return register
 
     def _embedder_registrar(self, source: _Source) -> EmbedderRegistrar:
         def register(factory: Callable[..., EmbeddingFunction], *, name: str, aliases: Iterable[str] = ()) -> None:
-            info = EmbedderInfo(name, factory, tuple(aliases), source.plugin, source.distribution)
-            for key in (name, *aliases):
+            if not callable(factory):
+                raise PluginError(f"plugin {source.plugin!r} registered embedder {name!r} as {factory!r}: not callable")
+            info = EmbedderInfo(name, factory, _names(aliases, "aliases"), source.plugin, source.distribution)
+            keys = tuple(dict.fromkeys((name, *info.aliases)))
+            for key in keys:  # like schemes: a second plugin never silently replaces an embedder
+                taken = self._embedders.get(key)
+                if taken is not None and taken.factory is not factory:
+                    raise PluginError(
+                        f"embedder name {key!r} of plugin {source.plugin!r} is already taken by {taken.plugin!r}"
+                    )
+            for key in keys:
                 self._embedders[key] = info
 
         return register
@@ -209,15 +228,26 @@ class Registry:
 
 def _selected_entry_points() -> list[metadata.EntryPoint]:
     allow = os.environ.get(ALLOW_ENV)
-    deny = {n.strip() for n in os.environ.get(DENY_ENV, "").split(",") if n.strip()}
-    allowed = None if allow is None else {n.strip() for n in allow.split(",") if n.strip()}
+    deny = {_canonical(n) for n in os.environ.get(DENY_ENV, "").split(",") if n.strip()}
+    allowed = None if allow is None else {_canonical(n) for n in allow.split(",") if n.strip()}
     chosen = []
     for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        names = {entry_point.name, entry_point.dist.name if entry_point.dist else ""}
+        names = {_canonical(entry_point.name), _canonical(entry_point.dist.name) if entry_point.dist else ""}
         if names & deny or (allowed is not None and not names & allowed):
             continue
         chosen.append(entry_point)
     return chosen
+
+
+def _names(names: Iterable[str], what: str) -> tuple[str, ...]:
+    if isinstance(names, str):  # iterating "faiss" would register the schemes f, a, i, s
+        raise PluginError(f"{what} must be a tuple of names, not the str {names!r}")
+    return tuple(names)
+
+
+def _canonical(name: str) -> str:
+    """Distribution names compare like pip compares them: ``vectorknobs_FAISS`` is ``vectorknobs-faiss``."""
+    return re.sub(r"[-_.]+", "-", name.strip()).lower()
 
 
 def _warn(plugin: str, distribution: str | None, what: str, err: BaseException) -> None:

@@ -142,7 +142,7 @@ class Query:
             metric=None if metric is None else DistanceMetric.parse(metric),
             include_source=include_source,
         )
-        return VectorQuery(self.where, self.order, self.max_results, self.skip, part)
+        return self._vector_query(part)
 
     def near_text(
         self,
@@ -163,7 +163,7 @@ class Query:
             include_source=include_source,
             embedding_fn=embedding_fn,
         )
-        return VectorQuery(self.where, self.order, self.max_results, self.skip, part)
+        return self._vector_query(part)
 
     def hybrid(
         self,
@@ -190,7 +190,12 @@ class Query:
             text_fields=tuple(check_field_name(name) for name in text_fields),
             embedding_fn=embedding_fn,
         )
-        return VectorQuery(self.where, self.order, self.max_results, self.skip, part)
+        return self._vector_query(part)
+
+    def _vector_query(self, part: VectorPart) -> VectorQuery:
+        if self.max_results is not None:  # it would be silently ignored: k is the vector query's limit
+            raise QueryError("a vector query returns k results: set k in similar_to/near_text/hybrid, not limit")
+        return VectorQuery(self.where, self.order, None, self.skip, part)
 
     # -- dict form ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -217,7 +222,12 @@ class Query:
         query: Query | VectorQuery = Query()
         if "filter" in data:
             query = query.filter(data["filter"])
-        for item in data.get("sort", ()):
+        sort_items = data.get("sort", ())
+        if isinstance(sort_items, (str, Mapping)):  # one key; iterating it would sort by each character
+            sort_items = [sort_items]
+        elif not isinstance(sort_items, (list, tuple)):
+            raise QueryError(f"sort expects a list of sort keys, got {sort_items!r}")
+        for item in sort_items:
             if isinstance(item, str):
                 query = query.sort(item.lstrip("-"), "desc" if item.startswith("-") else "asc")
             elif isinstance(item, Mapping) and "field" in item:

@@ -74,7 +74,7 @@ class Record:
 
     def lookup(self, path: str | tuple[str, ...]) -> Any:
         """Like ``get_value`` but returns the module sentinel ``MISSING`` for absent paths."""
-        segments = split_path(path) if isinstance(path, str) else path
+        segments = path if isinstance(path, tuple) else split_path(path)
         if segments == ("id",):
             return self.id
         field = self.fields.get(segments[0])

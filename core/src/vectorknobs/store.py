@@ -8,6 +8,7 @@ thresholds or paging, and every store rejects bad input with the same typed erro
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -35,7 +36,7 @@ from vectorknobs.evaluate import sort_records
 from vectorknobs.fields import FieldType, SparseVectorField, VectorField
 from vectorknobs.filters import Filter, operators_in, parse_filter
 from vectorknobs.metrics import DistanceMetric
-from vectorknobs.names import check_record_id
+from vectorknobs.names import check_field_name, check_record_id
 from vectorknobs.query import DEFAULT_VECTOR_FIELD, EmbeddingFnRef, Query, VectorMode, VectorQuery, check_k
 from vectorknobs.record import Record
 from vectorknobs.results import VectorSearchResult, source_text_of
@@ -84,6 +85,7 @@ class VectorStore(ABC):
         if self.metric not in self.capabilities.metrics:
             raise CapabilityError(f"{config.scheme}:// does not support metric {self.metric.value!r}")
         self.schema = Schema()
+        self._schema_lock = asyncio.Lock()
         self._is_open = False
         self._is_closed = False
 
@@ -349,7 +351,14 @@ class VectorStore(ABC):
     async def _apply(self, records: Sequence[Record], mode: WriteMode) -> list[str]:
         self._check_open()
         batch = self._prepare(_records(_as_list(records, "records")), mode)
-        if batch:
+        if batch and any(name not in self.schema.fields for r in batch for name in r.fields):
+            # A first write of a field fixes its kind and dimension: check and write such batches one at a
+            # time, or concurrent batches could store 3- and 4-dimensional vectors in one field.
+            async with self._schema_lock:
+                batch = self._prepare(batch, mode)
+                await self._write(batch, mode)
+                self._learn(batch)
+        elif batch:
             await self._write(batch, mode)
             self._learn(batch)
         return [r.id for r in batch if r.id is not None]
@@ -358,6 +367,7 @@ class VectorStore(ABC):
         prepared: list[Record] = []
         seen: set[str] = set()
         dims = dict(self.schema.vectors)
+        scalars = set(self.schema.fields) - set(dims)
         for record in records:
             if record.id is None and mode is WriteMode.UPDATE:
                 raise InvalidRecordError("update needs records with an id")
@@ -367,20 +377,20 @@ class VectorStore(ABC):
                 raise InvalidRecordError(f"record id {copy.id!r} appears twice in one batch")
             seen.add(copy.id)
             for name, f in copy.fields.items():
-                self._check_field(copy.id, name, f, dims)
+                check_field_name(name)  # Record checks names, but its ``fields`` dict can be filled directly
+                self._check_field(copy.id, name, f, dims, scalars)
             prepared.append(copy)
         return prepared
 
-    def _check_field(self, record_id: str, name: str, f: Any, dims: dict[str, int]) -> None:
-        if isinstance(f, SparseVectorField):
-            if not self.capabilities.sparse_vectors:
-                raise CapabilityError(f"{self.config.scheme}:// cannot store sparse vectors (field {name!r})")
-            return
+    def _check_field(self, record_id: str, name: str, f: Any, dims: dict[str, int], scalars: set[str]) -> None:
+        if isinstance(f, SparseVectorField) and not self.capabilities.sparse_vectors:
+            raise CapabilityError(f"{self.config.scheme}:// cannot store sparse vectors (field {name!r})")
         if not isinstance(f, VectorField):
             if name in dims:
                 raise InvalidRecordError(
                     f"record {record_id!r}: field {name!r} is a vector field in this store, got {f.type.value}"
                 )
+            scalars.add(name)
             return
         if f.dimensions > self.capabilities.max_dimensions:
             raise DimensionMismatchError(
@@ -393,7 +403,7 @@ class VectorStore(ABC):
                 f"record {record_id!r}: vector field {name!r} has {f.dimensions} dimensions, but this store "
                 f"holds {expected}-dimensional vectors in it; re-embed or use another field name"
             )
-        if name in self.schema.fields and name not in self.schema.vectors:
+        if name in scalars:
             raise InvalidRecordError(f"record {record_id!r}: field {name!r} holds non-vector values in this store")
 
     def _learn(self, records: list[Record]) -> None:

@@ -19,7 +19,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from vectorknobs._fs import DirectoryLock, atomic_write
+from vectorknobs._fs import DirectoryLock, atomic_write, remove_temp_files
 from vectorknobs.capabilities import Capabilities
 from vectorknobs.config import Option, StoreConfig, parse_bool, parse_int
 from vectorknobs.embedders import tokens
@@ -88,6 +88,7 @@ class MemoryStore(VectorStore):
         await asyncio.to_thread(self.path.mkdir, parents=True, exist_ok=True)
         self._lock.acquire()
         try:
+            await asyncio.to_thread(remove_temp_files, self.path / FILE_NAME)
             self._snapshot = await asyncio.to_thread(_load, self.path / FILE_NAME)
         except BaseException:
             self._lock.release()
@@ -95,10 +96,12 @@ class MemoryStore(VectorStore):
 
     async def _close(self) -> None:
         if self.path is not None and self._lock is not None:
-            if not self.settings["autosave"]:
-                async with self._write_lock:
-                    await asyncio.to_thread(_save, self.path / FILE_NAME, self._snapshot)
-            self._lock.release()
+            try:
+                if not self.settings["autosave"]:
+                    async with self._write_lock:
+                        await asyncio.to_thread(_save, self.path / FILE_NAME, self._snapshot)
+            finally:  # a failed final save must not leave the directory locked until the process exits
+                self._lock.release()
 
     async def _load_schema(self) -> Schema:
         schema = Schema()
@@ -134,7 +137,8 @@ class MemoryStore(VectorStore):
             current = self._snapshot.records
             present = [i for i in ids if i in current]
             if present:
-                await self._commit(_Snapshot({k: v for k, v in current.items() if k not in set(present)}))
+                gone = set(present)
+                await self._commit(_Snapshot({k: v for k, v in current.items() if k not in gone}))
             return len(present)
 
     async def _drop(self) -> None:
@@ -261,7 +265,9 @@ def _load(path: Path) -> _Snapshot:
                 record = Record.from_json(line)
             except (InvalidRecordError, ValueError, KeyError, TypeError) as err:
                 raise CorruptStoreError(f"{path}, line {number}: {err}") from None
-            records[record.id] = record  # type: ignore[index]
+            if record.id is None or record.id in records:
+                raise CorruptStoreError(f"{path}, line {number}: missing or repeated record id {record.id!r}")
+            records[record.id] = record
     if len(records) != header.get("records"):
         raise CorruptStoreError(f"{path} is truncated: {len(records)} of {header.get('records')} records")
     return _Snapshot(records)

@@ -1,0 +1,1 @@
+"""vectorknobs-chroma."""

@@ -1,0 +1,127 @@
+"""How a record is laid out in SQLite: one queryable JSON document plus raw vector bytes.
+
+``doc`` holds ``{field: value}`` with every dotted path intact, so SQLite's JSON functions can filter
+and sort on it: datetimes become ``{"$datetime": iso}`` and a nested key starting with ``$`` gets one
+more ``$`` (unlike the core codec's ``{"$dict": ...}`` wrapper, which would hide the keys beside it).
+A vector field appears as ``{}`` (present, never equal or ordered, exactly like an array under the
+reference semantics); its float32 bytes live in the field's own table. What the values cannot say
+(explicit field types, field metadata, vector provenance) goes under ``_m``, a key no field can have.
+
+``pyeval`` marks a document SQLite cannot compare exactly (integers beyond 64 bits, NUL characters,
+lone surrogates); filters evaluate those rows in Python.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from vectorknobs import Field, Record, VectorField
+from vectorknobs.fields import FieldType, FloatArray, infer_type
+
+VECTOR_DTYPE = np.dtype("<f4")
+META_KEY = "_m"
+_INT64 = (-(2**63), 2**63 - 1)
+_PLAIN = frozenset({str, float, bool, type(None)})
+_VECTOR_ATTRS = ("source_field", "model_name", "model_version", "content_hash")
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+_JSON_ASCII = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+
+
+@dataclass
+class Row:
+    """One record ready for SQLite."""
+
+    id: str
+    names: list[str]
+    doc: str
+    pyeval: bool
+    vectors: dict[str, FloatArray]
+
+
+def encode_record(record: Record) -> Row:
+    values: dict[str, Any] = {}
+    meta: dict[str, Any] = {}
+    vectors: dict[str, FloatArray] = {}
+    unsafe: list[bool] = []
+    for name, f in record.fields.items():
+        extra: dict[str, Any] = {}
+        if isinstance(f, VectorField):
+            values[name] = {}
+            vectors[name] = f.value
+            attrs = {key: getattr(f, key) for key in _VECTOR_ATTRS if getattr(f, key) is not None}
+            if attrs:
+                extra["vector"] = attrs
+        else:
+            value = f.value
+            values[name] = value if type(value) in _PLAIN else to_doc(value, unsafe)
+            if f.type is not infer_type(value):
+                extra["type"] = f.type.value
+        if f.metadata:
+            extra["metadata"] = to_doc(f.metadata, unsafe)
+        if extra:
+            meta[name] = extra
+    if meta:
+        values[META_KEY] = meta
+    doc = _JSON.encode(values)
+    if not _utf8_safe(doc):  # lone surrogates cannot cross into SQLite as UTF-8; escaped JSON keeps them
+        doc = _JSON_ASCII.encode(values)
+        unsafe.append(True)
+    return Row(record.key, list(record.fields), doc, bool(unsafe) or "\\u0000" in doc, vectors)
+
+
+def decode_record(record_id: str, doc: str, vectors: Mapping[str, bytes]) -> Record:
+    record = Record(id=record_id)
+    values: dict[str, Any] = json.loads(doc)
+    extras: dict[str, Any] = values.pop(META_KEY, {})
+    for name, value in values.items():
+        extra = extras.get(name, {})
+        metadata = from_doc(extra["metadata"]) if "metadata" in extra else None
+        if name in vectors:
+            vector = np.frombuffer(vectors[name], dtype=VECTOR_DTYPE)
+            record.fields[name] = VectorField(vector, name=name, metadata=metadata, **extra.get("vector", {}))
+        else:
+            field_type = FieldType(extra["type"]) if "type" in extra else None
+            record.fields[name] = Field(name, from_doc(value), field_type, metadata)
+    return record
+
+
+def to_doc(value: Any, unsafe: list[bool] | None = None) -> Any:
+    """A checked field value as path-preserving JSON data; appends to ``unsafe`` for huge integers."""
+    if value is None or isinstance(value, (str, float, bool)):
+        return value
+    if isinstance(value, int):
+        if unsafe is not None and not _INT64[0] <= value <= _INT64[1]:
+            unsafe.append(True)
+        return value
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, dict):
+        return {("$" + k if k.startswith("$") else k): to_doc(v, unsafe) for k, v in value.items()}
+    return [to_doc(item, unsafe) for item in value]
+
+
+def from_doc(data: Any) -> Any:
+    """Inverse of :func:`to_doc`."""
+    if isinstance(data, dict):
+        if len(data) == 1 and "$datetime" in data:
+            return datetime.fromisoformat(data["$datetime"])
+        return {(k[1:] if k.startswith("$") else k): from_doc(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [from_doc(item) for item in data]
+    return data
+
+
+def _utf8_safe(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -1,0 +1,76 @@
+"""The asyncpg pool of one store: binary codecs for pgvector's types, and session settings kept per connection.
+
+Connections keep their session (``SET``) state between uses: the pool's reset only rolls back, so a search
+sends ``hnsw.ef_search`` or ``ivfflat.probes`` only when the connection has another value, and a default
+search is a single round trip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+
+from vectorknobs_pgvector.rows import decode_halfvec, decode_vector, encode_halfvec, encode_vector
+
+EXTENSION_SCHEMA = (
+    "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'vector'"
+)
+
+
+@dataclass
+class SessionState:
+    settings: dict[str, str] = field(default_factory=dict)
+    codecs: bool = False
+
+
+class Connection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg is untyped
+    """An asyncpg connection that remembers its session settings and whether it knows pgvector's types."""
+
+    __slots__ = ("vk_state",)
+
+
+def state_of(conn: Any) -> SessionState:
+    state: SessionState = conn.vk_state
+    return state
+
+
+async def register_codecs(conn: Any) -> bool:
+    """Teach ``conn`` pgvector's binary formats; False when the extension is not installed."""
+    schema = await conn.fetchval(EXTENSION_SCHEMA)
+    if schema is None:
+        return False
+    await conn.set_type_codec("vector", schema=schema, encoder=encode_vector, decoder=decode_vector, format="binary")
+    await conn.set_type_codec("halfvec", schema=schema, encoder=encode_halfvec, decoder=decode_halfvec,
+                              format="binary")
+    state_of(conn).codecs = True
+    return True
+
+
+def initializer(settings: Mapping[str, str]) -> Any:
+    async def init(conn: Any) -> None:
+        conn.vk_state = SessionState(dict(settings))
+        await register_codecs(conn)
+
+    return init
+
+
+async def keep_session(conn: Any) -> None:
+    """The pool's reset: asyncpg has already rolled back an open transaction; keep the session settings."""
+
+
+async def apply_settings(conn: Any, wanted: Mapping[str, str]) -> None:
+    """``SET`` what differs from the connection's current session settings (one round trip, or none)."""
+    state = state_of(conn)
+    changes = {name: value for name, value in wanted.items() if state.settings.get(name) != value}
+    if not changes:
+        return
+    args: list[str] = []
+    calls = []
+    for name, value in changes.items():
+        args += [name, value]
+        calls.append(f"set_config(${len(args) - 1}, ${len(args)}, false)")
+    await conn.execute(f"SELECT {', '.join(calls)}", *args)
+    state.settings.update(changes)

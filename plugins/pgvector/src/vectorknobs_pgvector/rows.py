@@ -1,0 +1,91 @@
+"""Records as table rows and back: ``id``, ``_body`` (lossless JSON), ``_doc`` (jsonb for filters), vectors.
+
+``_body`` is a ``json`` column (kept verbatim, so floats, big ints and ``\\u0000`` survive) holding
+``{field: Field.to_dict()}`` for every field; a vector field's entry has its dimensions, provenance and
+metadata but not its values, which live in the field's own ``vector(d)`` / ``halfvec(d)`` column.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from vectorknobs.codec import decode, encode
+from vectorknobs.fields import Field, FloatArray, VectorField
+from vectorknobs.record import Record
+
+from vectorknobs_pgvector.sql import doc_of
+
+_HEADER = struct.Struct(">HH")
+_F32 = np.dtype(">f4")
+_F16 = np.dtype(">f2")
+_PROVENANCE = ("source_field", "model_name", "model_version", "content_hash")
+
+
+# -- binary codecs for pgvector's types (asyncpg ``set_type_codec(format="binary")``) ------------------------
+def encode_vector(value: Any) -> bytes:
+    array = np.asarray(value, dtype=_F32)
+    return _HEADER.pack(array.shape[0], 0) + array.tobytes()
+
+
+def decode_vector(data: bytes) -> FloatArray:
+    return np.frombuffer(data, dtype=_F32, offset=_HEADER.size).astype(np.float32)
+
+
+def encode_halfvec(value: Any) -> bytes:
+    array = np.asarray(value, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        half = array.astype(_F16)
+    if not np.isfinite(half).all():
+        raise ValueError("a value is beyond half precision's range (65504); use vector_type=vector")
+    return _HEADER.pack(array.shape[0], 0) + half.tobytes()
+
+
+def decode_halfvec(data: bytes) -> FloatArray:
+    return np.frombuffer(data, dtype=_F16, offset=_HEADER.size).astype(np.float32)
+
+
+# -- records <-> rows -----------------------------------------------------------------------------------------
+def body_of(record: Record) -> str:
+    body: dict[str, Any] = {}
+    for name, f in record.fields.items():
+        if isinstance(f, VectorField):
+            entry: dict[str, Any] = {"type": "vector", "dimensions": f.dimensions}
+            for key in _PROVENANCE:
+                if getattr(f, key) is not None:
+                    entry[key] = getattr(f, key)
+            if f.metadata:
+                entry["metadata"] = encode(f.metadata)
+            body[name] = entry
+        else:
+            body[name] = f.to_dict()
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def row_of(record: Record, vector_columns: Sequence[str]) -> tuple[Any, ...]:
+    """``(id, _body, _doc, *vectors)``; a vector column the record lacks is NULL."""
+    fields = record.fields
+    vectors = [f.value if isinstance(f := fields.get(name), VectorField) else None for name in vector_columns]
+    return (record.key, body_of(record), doc_of(record), *vectors)
+
+
+def record_of(record_id: str, body: str, vectors: Mapping[str, FloatArray | None]) -> Record:
+    record = Record(id=record_id)
+    for name, entry in json.loads(body).items():
+        if entry.get("type") == "vector":
+            value = vectors.get(name)
+            if value is None:
+                continue  # the column was dropped by hand: the field is gone
+            record.fields[name] = VectorField(
+                value, name=name, metadata=_decode_metadata(entry), **{k: entry.get(k) for k in _PROVENANCE}
+            )
+        else:
+            record.fields[name] = Field.from_dict(name, entry)
+    return record
+
+
+def _decode_metadata(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(decode(entry.get("metadata") or {}))

@@ -1,0 +1,546 @@
+"""``PgvectorStore``: records and their vectors in one PostgreSQL table, searched with pgvector.
+
+>>> store = await vectorknobs.connect("pgvector://app:secret@db:5432/app?table=docs")
+>>> store = await vectorknobs.connect("pgvector+embedded:///var/lib/myapp/pg?table=docs")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import asyncpg
+from vectorknobs.capabilities import Capabilities
+from vectorknobs.config import Option, StoreConfig
+from vectorknobs.errors import CapabilityError, ConfigError, QueryError, StoreError, UnknownFieldError
+from vectorknobs.filters import Filter
+from vectorknobs.metrics import DistanceMetric
+from vectorknobs.query import DEFAULT_VECTOR_FIELD, Query, VectorQuery
+from vectorknobs.record import Record
+from vectorknobs.store import Hit, Schema, VectorStore, WriteMode
+
+from vectorknobs_pgvector import search
+from vectorknobs_pgvector.embedded import EmbeddedServer, acquire_server, release_server
+from vectorknobs_pgvector.failures import ConnectionLostError, translated
+from vectorknobs_pgvector.indexes import (
+    IndexKind,
+    VectorIndex,
+    comment_sql,
+    create_sql,
+    index_name,
+    plan_index,
+    probes_for,
+)
+from vectorknobs_pgvector.options import OPTIONS, IndexMode, VectorType
+from vectorknobs_pgvector.pool import Connection, apply_settings, initializer, keep_session, register_codecs, state_of
+from vectorknobs_pgvector.rows import record_of, row_of
+from vectorknobs_pgvector.sql import Params, order_sql, quote, where_sql
+from vectorknobs_pgvector.tables import Table
+
+T = TypeVar("T")
+EMBEDDED_SCHEME = "pgvector+embedded"
+COPY_ROWS = 64  # from this many rows a write goes through binary COPY instead of a pipelined INSERT
+_THREAD_ROWS = 2_000  # encode bigger batches in a worker thread
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """Per-query index settings, set with ``store.search_options(...)``."""
+
+    ef_search: int | None = None
+    probes: int | None = None
+    exact: bool = False
+
+
+_search_options: contextvars.ContextVar[dict[int, SearchOptions]] = contextvars.ContextVar("vk_pg_search_options")
+
+
+class PgvectorStore(VectorStore):
+    """PostgreSQL + pgvector: one row per record, a vector column per vector field, SQL filters."""
+
+    capabilities = Capabilities(
+        per_query_metric=True,  # pgvector computes every metric exactly, whatever the index
+        persistence=True,
+        transactions=True,
+        exact_search=True,  # exact until an ANN index exists (index=auto: from auto_index_rows vectors)
+        max_dimensions=16_000,
+        extras={"engine": "PostgreSQL + pgvector", "indexes": "hnsw, ivfflat (auto by size)", "ingest": "binary COPY"},
+    )
+    options: ClassVar[dict[str, Option]] = OPTIONS
+
+    def __init__(self, config: StoreConfig) -> None:
+        super().__init__(config)
+        self.embedded = config.scheme == EMBEDDED_SCHEME
+        if self.embedded and (config.host or not config.path):
+            raise ConfigError(
+                f"{EMBEDDED_SCHEME}:// needs an absolute data directory: {EMBEDDED_SCHEME}:///path/to/pgdata, "
+                f"got {config.redacted()!r}"
+            )
+        self.table = Table(self.settings["schema"], self.settings["table"])
+        self._pool: Any = None
+        self._server: EmbeddedServer | None = None
+        self._connect_kwargs: dict[str, Any] = {}
+        self._columns: dict[str, tuple[VectorType, int]] = {}
+        self._names: set[str] = set()
+        self._indexes: dict[tuple[str, DistanceMetric], VectorIndex] = {}
+        self._unchecked: dict[str, int] = {}  # vectors written per unindexed field since the last size check
+        self._table_ready = False
+        self.where = ""
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    async def _open(self) -> None:
+        settings = self.settings
+        if self.embedded:
+            assert self.config.path is not None
+            self._server = await asyncio.to_thread(acquire_server, Path(self.config.path))
+            kwargs: dict[str, Any] = {**self._server.connect_kwargs(), "database": settings["database"] or "postgres"}
+        else:
+            path_db = (self.config.path or "").strip("/") or None
+            kwargs = {
+                "host": settings["host"] or self.config.host, "port": self.config.port, "user": self.config.user,
+                "password": self.config.password, "database": settings["database"] or path_db,
+                "ssl": settings["sslmode"],
+            }
+        self._connect_kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        self.where = _describe(self._connect_kwargs, self.table)
+        session = {
+            "application_name": "vectorknobs",
+            "hnsw.ef_search": str(settings["ef_search"]),
+            "hnsw.iterative_scan": "strict_order" if settings["iterative_scan"] else "off",
+            "ivfflat.iterative_scan": "relaxed_order" if settings["iterative_scan"] else "off",
+        }
+        if settings["statement_timeout"]:
+            session["statement_timeout"] = settings["statement_timeout"]
+        try:
+            with translated("connect", self.where):
+                self._pool = await asyncpg.create_pool(
+                    min_size=settings["min_pool_size"], max_size=max(settings["max_pool_size"], settings["min_pool_size"]),
+                    timeout=settings["connect_timeout"], init=initializer(session), reset=keep_session,
+                    connection_class=Connection, server_settings=session, **self._connect_kwargs,
+                )
+            await self._ensure_table()
+        except BaseException:
+            await self._close()
+            raise
+
+    async def _close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await asyncio.wait_for(pool.close(), timeout=10)
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                pool.terminate()
+        server, self._server = self._server, None
+        if server is not None:
+            await asyncio.to_thread(release_server, server, self.settings["keep_running"])
+
+    async def _load_schema(self) -> Schema:
+        return Schema(fields=set(self._names), vectors={name: dims for name, (_, dims) in self._columns.items()})
+
+    async def _ensure_table(self) -> None:
+        async def create(conn: Any) -> None:
+            async with conn.transaction():
+                info = await self.table.describe(conn)
+                if not info.exists:
+                    await self.table.lock(conn)
+                    await self.table.create(conn, self.settings["doc_index"])
+                    info = await self.table.describe(conn)
+            self._columns = dict(info.vectors)
+            self._names = set(info.names)
+            self._indexes = {(i.field, i.metric): i for i in info.indexes}
+            self._table_ready = True
+
+        await self._run("open the table", create)
+
+    # -- connections ----------------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        if self._pool is None:
+            raise StoreError(f"{self!r} has no connection pool")
+        conn = await self._pool.acquire()
+        try:
+            if self._columns and not state_of(conn).codecs:
+                await register_codecs(conn)
+            yield conn
+        finally:
+            await self._pool.release(conn)
+
+    async def _run(self, action: str, fn: Callable[[Any], Awaitable[T]], *, retry: bool = True) -> T:
+        """Run ``fn(connection)``; a read that meets a dead pooled connection is tried once more."""
+        for attempt in (1, 2):
+            try:
+                with translated(action, self.where):
+                    async with self._connection() as conn:
+                        return await fn(conn)
+            except ConnectionLostError:
+                if attempt == 2 or not retry:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _ready(self) -> None:
+        if not self._table_ready:
+            await self._ensure_table()
+
+    # -- vector support -------------------------------------------------------------------------------
+    async def has_vector_support(self) -> bool:
+        """Is the ``vector`` extension installed in this database?"""
+        self._check_open()
+        return await self._run("check for pgvector", _extension_installed)
+
+    async def enable_vector_support(self) -> bool:
+        """``CREATE EXTENSION IF NOT EXISTS vector`` when missing (needs a role allowed to create it)."""
+        self._check_open()
+        if await self.has_vector_support():
+            return True
+        database = self._connect_kwargs.get("database", "<your database>")
+        command = f"CREATE EXTENSION IF NOT EXISTS vector;  -- in database {database}"
+        if not self.settings["create_extension"]:
+            raise CapabilityError(
+                f"the pgvector extension is not installed in {self.where} and create_extension=false; an "
+                f"administrator must run:\n    {command}"
+            )
+
+        async def create(conn: Any) -> None:
+            if not await conn.fetchval("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'"):
+                raise CapabilityError(
+                    f"the PostgreSQL server of {self.where} has no pgvector extension to install: add the pgvector "
+                    "package to the server (e.g. postgresql-<version>-pgvector), then run:\n    " + command
+                )
+            try:
+                await conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            except asyncpg.InsufficientPrivilegeError:
+                role = await conn.fetchval("SELECT current_user")
+                raise CapabilityError(
+                    f"role {role!r} may not create the pgvector extension in database {database!r}. An administrator "
+                    f"(a superuser) must run:\n    {command}\nthen connect again."
+                ) from None
+            except (asyncpg.UniqueViolationError, asyncpg.DuplicateObjectError):
+                pass  # created by another session at the same moment
+            await register_codecs(conn)
+
+        await self._run("enable pgvector", create)
+        return True
+
+    # -- writes ---------------------------------------------------------------------------------------
+    async def _write(self, records: list[Record], mode: WriteMode) -> None:
+        await self._ready()
+        new_vectors = {name: f.dimensions for r in records for name, f in r.vector_fields().items()
+                       if name not in self._columns}
+        if new_vectors:
+            await self.enable_vector_support()
+        new_names = {name for r in records for name in r.fields} - self._names
+        columns = [*self._columns, *sorted(new_vectors)]
+        if len(records) >= _THREAD_ROWS:
+            rows = await asyncio.to_thread(lambda: [row_of(r, columns) for r in records])
+        else:
+            rows = [row_of(r, columns) for r in records]
+        ids = [r.key for r in records]
+
+        async def apply(conn: Any) -> dict[str, tuple[VectorType, int]] | None:
+            added = None
+            if new_vectors:
+                added = await self.table.add_vector_columns(conn, new_vectors, self.settings["vector_type"])
+            if new_names:
+                await self.table.remember_names(conn, new_names)
+            if mode is WriteMode.UPDATE:
+                found = {row[0] for row in await conn.fetch(
+                    f"SELECT id FROM {self.table.sql} WHERE id = ANY($1::text[]) FOR UPDATE", ids)}
+                if missing := [i for i in ids if i not in found]:
+                    raise self.missing_ids(missing)
+            await self._insert(conn, columns, rows, upsert=mode is not WriteMode.CREATE)
+            return added
+
+        try:
+            added = await self._transaction(f"write {len(records)} record(s)", apply)
+        except _Duplicate:
+            taken = await self._run("look up duplicate ids", lambda conn: conn.fetch(
+                f"SELECT id FROM {self.table.sql} WHERE id = ANY($1::text[]) ORDER BY id", ids))
+            raise self.duplicate_ids([row[0] for row in taken] or ids) from None
+        if added is not None:
+            self._columns.update(added)
+        self._names |= new_names
+        await self._maybe_index(records)
+
+    async def _insert(self, conn: Any, columns: list[str], rows: list[tuple[Any, ...]], upsert: bool) -> None:
+        names = ["id", "_body", "_doc", *columns]
+        column_list = ", ".join(quote(n) for n in names)
+        conflict = ""
+        if upsert:
+            updates = ", ".join(f"{quote(n)} = EXCLUDED.{quote(n)}" for n in names[1:])
+            conflict = f" ON CONFLICT (id) DO UPDATE SET {updates}"
+        try:
+            if len(rows) < COPY_ROWS:
+                values = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+                await conn.executemany(f"INSERT INTO {self.table.sql} ({column_list}) VALUES ({values}){conflict}",
+                                       rows)
+            elif not upsert:
+                await conn.copy_records_to_table(self.table.name, schema_name=self.table.schema, columns=names,
+                                                 records=rows)
+            else:
+                await conn.execute(f"CREATE TEMP TABLE vk_stage (LIKE {self.table.sql}) ON COMMIT DROP")
+                await conn.copy_records_to_table("vk_stage", columns=names, records=rows)
+                await conn.execute(f"INSERT INTO {self.table.sql} ({column_list}) SELECT {column_list} FROM vk_stage"
+                                   f"{conflict}")
+        except asyncpg.UniqueViolationError:
+            raise _Duplicate() from None
+
+    async def _transaction(self, action: str, fn: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``fn`` in one transaction. A connection lost before it began is replaced once; one lost later
+        fails the whole batch, and the error says whether it was written."""
+        for attempt in (1, 2):
+            phase = "begin"
+            try:
+                with translated(action, self.where):
+                    async with self._connection() as conn:
+                        transaction = conn.transaction()
+                        await transaction.start()
+                        phase = "work"
+                        try:
+                            result = await fn(conn)
+                        except BaseException:
+                            if not conn.is_closed():
+                                with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                                    await transaction.rollback()
+                            raise
+                        phase = "commit"
+                        await transaction.commit()
+                        return result
+            except ConnectionLostError as err:
+                if phase == "begin" and attempt == 1:
+                    continue
+                raise err.with_outcome(_OUTCOME[phase]) from err
+        raise AssertionError("unreachable")
+
+    async def _read(self, ids: list[str]) -> list[Record | None]:
+        await self._ready()
+        sql = f"SELECT {self._select()} FROM {self.table.sql} WHERE id = ANY($1::text[])"
+        rows = await self._run("read records", lambda conn: conn.fetch(sql, ids))
+        found = {row["id"]: self._record(row) for row in rows}
+        return [found.get(i) for i in ids]
+
+    async def _delete(self, ids: list[str]) -> int:
+        await self._ready()
+        status = await self._transaction(
+            f"delete {len(ids)} record(s)",
+            lambda conn: conn.execute(f"DELETE FROM {self.table.sql} WHERE id = ANY($1::text[])", ids),
+        )
+        return int(status.split()[-1])
+
+    async def _drop(self) -> None:
+        async def drop(conn: Any) -> None:
+            await self.table.drop(conn)
+
+        await self._transaction("drop the table", drop)
+        self._columns, self._names, self._indexes, self._unchecked = {}, set(), {}, {}
+        self._table_ready = False
+
+    # -- queries --------------------------------------------------------------------------------------
+    async def _search(self, query: Query) -> list[Record]:
+        await self._ready()
+        params = Params()
+        where = f" WHERE {where_sql(query.where, params)}" if query.where is not None else ""
+        order = order_sql(query.order, params)
+        limit = "ALL" if query.max_results is None else params.add(query.max_results, "bigint")
+        offset = params.add(query.skip, "bigint")
+        sql = f"SELECT {self._select()} FROM {self.table.sql}{where} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+        rows = await self._run("search", lambda conn: conn.fetch(sql, *params.values))
+        return [self._record(row) for row in rows]
+
+    async def _count(self, where: Filter | None) -> int:
+        await self._ready()
+        params = Params()
+        condition = f" WHERE {where_sql(where, params)}" if where is not None else ""
+        sql = f"SELECT count(*) FROM {self.table.sql}{condition}"
+        count: int = await self._run("count", lambda conn: conn.fetchval(sql, *params.values))
+        return count
+
+    async def _stream(self, where: Filter | None, batch_size: int) -> AsyncIterator[list[Record]]:
+        """Batches from a server-side cursor, in one read-only snapshot (writes meanwhile are not seen)."""
+        await self._ready()
+        params = Params()
+        condition = f" WHERE {where_sql(where, params)}" if where is not None else ""
+        sql = f"SELECT {self._select()} FROM {self.table.sql}{condition} ORDER BY id"
+        with translated("stream records", self.where):
+            async with self._connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+                cursor = await conn.cursor(sql, *params.values)
+                while rows := await cursor.fetch(batch_size):
+                    yield [self._record(row) for row in rows]
+
+    async def _vector_search(self, query: VectorQuery, metric: DistanceMetric) -> list[Hit]:
+        await self._ready()
+        part = query.vector
+        assert part.vector is not None
+        options = _search_options.get({}).get(id(self), SearchOptions())
+        index = None if options.exact else self._indexes.get((part.field, metric))
+        if index is not None:
+            hits = await self._nearest(query, metric, index, options)
+            if len(hits) == part.k:
+                return hits
+        return await self._nearest(query, metric, None, options)
+
+    async def _nearest(self, query: VectorQuery, metric: DistanceMetric, index: VectorIndex | None,
+                       options: SearchOptions) -> list[Hit]:
+        part = query.vector
+        assert part.vector is not None
+        field, k = part.field, part.k
+        column_type, dims = self._columns[field]
+        params = Params(part.vector)
+        distance = search.distance_sql(field, column_type, dims, metric, index, "$1")
+        where = f"{quote(field)} IS NOT NULL"
+        if query.where is not None:
+            where += f" AND {where_sql(query.where, params)}"
+        base = f"SELECT {self._select()}, {distance} AS _d FROM {self.table.sql} WHERE {where}"
+        settings: dict[str, str] = {}
+        if index is not None and index.kind is IndexKind.HNSW:
+            settings["hnsw.ef_search"] = str(max(options.ef_search or self.settings["ef_search"], k))
+        elif index is not None:
+            settings["ivfflat.probes"] = str(probes_for(index, options.probes or self.settings["probes"]))
+        limit = k if index is not None else k + search._SPARE_ROWS
+        sql = f"{base} ORDER BY _d{'' if index is not None else ', id'} LIMIT {params.add(limit, 'bigint')}"
+
+        async def fetch(conn: Any) -> list[Any]:
+            await apply_settings(conn, settings)
+            rows: list[Any] = await conn.fetch(sql, *params.values)
+            if index is None and len(rows) == limit:
+                ranked = search.rank(rows, field, part.vector, metric)
+                band = search.band_limit(ranked, k, part.vector, metric, field)
+                if rows[-1]["_d"] <= band:  # rows beyond the spare ones may tie with the k-th: take them all
+                    wide = Params(*params.values[:-1])
+                    rows = await conn.fetch(f"{base} AND {distance} <= {wide.add(band, 'float8')}",
+                                            *wide.values)
+            return rows
+
+        rows = await self._run("vector search", fetch)
+        ranked = search.rank(rows, field, part.vector, metric)[:k]
+        return [Hit(self._record(row), score) for row, score in ranked]
+
+    # -- indexes --------------------------------------------------------------------------------------
+    def search_options(self, *, ef_search: int | None = None, probes: int | None = None,
+                       exact: bool = False) -> contextlib.AbstractContextManager[None]:
+        """Index settings for the searches made inside the ``with`` block (this task only)::
+
+            with store.search_options(ef_search=200):
+                hits = await store.vector_search(query, k=50)
+        """
+        for name, value in (("ef_search", ef_search), ("probes", probes)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise QueryError(f"{name} must be a positive int, got {value!r}")
+        return _with_options(id(self), SearchOptions(ef_search, probes, bool(exact)))
+
+    def indexes(self) -> list[VectorIndex]:
+        """The vector indexes this store searches with."""
+        return sorted(self._indexes.values(), key=lambda i: (i.field, i.metric.value))
+
+    async def create_index(
+        self, vector_field: str = DEFAULT_VECTOR_FIELD, kind: str = "auto", metric: DistanceMetric | str | None = None,
+        *, m: int | None = None, ef_construction: int | None = None, lists: int | None = None,
+        half: bool | None = None,
+    ) -> VectorIndex | None:
+        """Build (or rebuild) the index of ``vector_field`` for ``metric``: ``hnsw``, ``ivfflat``, or ``auto``
+        (by size, per the original design; None when the field is small enough for exact search)."""
+        self._check_open()
+        if vector_field not in self._columns:
+            raise UnknownFieldError(f"no vector field {vector_field!r}; vector fields: {', '.join(self._columns) or 'none'}")
+        chosen = self.metric if metric is None else DistanceMetric.parse(metric)
+        rows = await self._vector_count(vector_field)
+        column_type, dims = self._columns[vector_field]
+        plan = plan_index(kind, rows, dims, column_type, self.settings, half=half, m=m,
+                          ef_construction=ef_construction, lists=lists)
+        if plan is None:
+            return None
+        index_kind, use_half, params = plan
+        index = VectorIndex(vector_field, index_kind, chosen, dims, use_half, params,
+                            index_name(self.table.name, vector_field, chosen))
+
+        async def build(conn: Any) -> None:
+            await self.table.lock(conn)
+            await conn.execute(f"DROP INDEX IF EXISTS {quote(self.table.schema)}.{quote(index.name)}")
+            await conn.execute("SELECT set_config('maintenance_work_mem', $1, true)",
+                               self.settings["maintenance_work_mem"])
+            await conn.execute(create_sql(self.table.sql, index, column_type))
+            await conn.execute(comment_sql(self.table.schema, index))
+
+        await self._transaction(f"build a {index_kind.value} index on {vector_field!r}", build)
+        self._indexes[(vector_field, chosen)] = index
+        return index
+
+    async def drop_index(self, vector_field: str = DEFAULT_VECTOR_FIELD, metric: DistanceMetric | str | None = None) -> bool:
+        """Drop the index of ``vector_field`` for ``metric``; searches on it become exact."""
+        self._check_open()
+        chosen = self.metric if metric is None else DistanceMetric.parse(metric)
+        index = self._indexes.pop((vector_field, chosen), None)
+        if index is None:
+            return False
+        await self._transaction("drop an index", lambda conn: conn.execute(
+            f"DROP INDEX IF EXISTS {quote(self.table.schema)}.{quote(index.name)}"))
+        return True
+
+    async def _maybe_index(self, records: Sequence[Record]) -> None:
+        """After a write: build the index the ``index`` option asks for once a field is big enough."""
+        mode = self.settings["index"]
+        if mode is IndexMode.NONE:
+            return
+        written: dict[str, int] = {}
+        for record in records:
+            for name in record.vector_fields():
+                if (name, self.metric) not in self._indexes:
+                    written[name] = written.get(name, 0) + 1
+        for name, count in written.items():
+            if mode is IndexMode.HNSW:
+                await self.create_index(name, IndexKind.HNSW)
+                continue
+            self._unchecked[name] = self._unchecked.get(name, 0) + count
+            if self._unchecked[name] < max(1, self.settings["auto_index_rows"] // 10):
+                continue
+            self._unchecked[name] = 0
+            rows = await self._vector_count(name)
+            if rows >= self.settings["auto_index_rows"]:
+                await self.create_index(name, "auto" if mode is IndexMode.AUTO else IndexKind.IVFFLAT)
+
+    async def _vector_count(self, name: str) -> int:
+        sql = f"SELECT count(*) FROM {self.table.sql} WHERE {quote(name)} IS NOT NULL"
+        count: int = await self._run("count vectors", lambda conn: conn.fetchval(sql))
+        return count
+
+    # -- rows -----------------------------------------------------------------------------------------
+    def _select(self) -> str:
+        return ", ".join(["id", "_body", *(quote(c) for c in self._columns)])
+
+    def _record(self, row: Any) -> Record:
+        return record_of(row["id"], row["_body"], {name: row[name] for name in self._columns})
+
+
+class _Duplicate(Exception):
+    """A CREATE hit existing ids (the transaction is rolled back; the ids are looked up afterwards)."""
+
+
+_OUTCOME = {
+    "begin": "nothing was written",
+    "work": "the transaction was not committed, so nothing of this batch was written",
+    "commit": "the connection broke while committing: the batch may or may not have been written; read it back",
+}
+
+
+@contextlib.contextmanager
+def _with_options(store_id: int, options: SearchOptions) -> Iterator[None]:
+    token = _search_options.set({**_search_options.get({}), store_id: options})
+    try:
+        yield
+    finally:
+        _search_options.reset(token)
+
+
+async def _extension_installed(conn: Any) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM pg_extension WHERE extname = 'vector'"))
+
+
+def _describe(kwargs: dict[str, Any], table: Table) -> str:
+    host = kwargs.get("host", "localhost")
+    port = kwargs.get("port", 5432)
+    user = f"{kwargs['user']}@" if kwargs.get("user") else ""
+    return f"postgresql://{user}{host}:{port}/{kwargs.get('database', '')} (table {table.schema}.{table.name})"
