@@ -19,7 +19,6 @@ import asyncpg
 import pytest
 import pytest_asyncio
 from vectorknobs.testing import with_options
-
 from vectorknobs_pgvector.embedded import EmbeddedServer, acquire_server, release_server
 
 PG_URL_ENV = "VECTORKNOBS_PG_URL"

@@ -248,8 +248,9 @@ class DifferentialTests(ConformanceBase):
         metrics = sorted(caps.metrics)
         labels = itertools.count()
         examples = st.sampled_from(metrics).flatmap(
-            lambda m: st.tuples(st.just(m), datasets(0.85), st.lists(vector_queries(caps.filter_operators, m), min_size=1,
-                                                                max_size=3))
+            lambda m: st.tuples(
+                st.just(m), datasets(0.85), st.lists(vector_queries(caps.filter_operators, m), min_size=1, max_size=3)
+            )
         )
 
         @self._settings()

@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-
 from vectorknobs import Field, Record, VectorField
 from vectorknobs.fields import FieldType, FloatArray, infer_type
 

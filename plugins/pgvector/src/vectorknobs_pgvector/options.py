@@ -92,7 +92,9 @@ OPTIONS: dict[str, Option] = {
     "connect_timeout": Option(_seconds, 10.0, "seconds to wait for a connection"),
     "statement_timeout": Option(_pattern(_DURATION, "30s"), None,
                                 "cancel statements running longer (e.g. 30s, 500ms); default: no limit"),
-    "vector_type": Option(_choice(VectorType), VectorType.VECTOR, "column type of vector fields: vector or halfvec (lossy)"),
+    "vector_type": Option(
+        _choice(VectorType), VectorType.VECTOR, "column type of vector fields: vector or halfvec (lossy)"
+    ),
     "index": Option(_choice(IndexMode), IndexMode.AUTO, "automatic vector indexes: auto, hnsw, ivfflat or none"),
     "auto_index_rows": Option(_positive(parse_int), 10_000, "auto/ivfflat: build an index from this many vectors"),
     "hnsw_rows": Option(_positive(parse_int), 1_000_000, "auto: HNSW instead of IVFFlat from this many vectors"),

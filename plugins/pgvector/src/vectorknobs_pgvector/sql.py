@@ -245,7 +245,9 @@ def _text_ok(value: Any) -> Any:
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise FilterError(f"filter operand {value!r} holds a lone surrogate; it cannot be sent to PostgreSQL") from None
+            raise FilterError(
+                f"filter operand {value!r} holds a lone surrogate; it cannot be sent to PostgreSQL"
+            ) from None
     return value
 
 

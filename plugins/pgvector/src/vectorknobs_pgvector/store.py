@@ -119,7 +119,8 @@ class PgvectorStore(VectorStore):
         try:
             with translated("connect", self.where):
                 self._pool = await asyncpg.create_pool(
-                    min_size=settings["min_pool_size"], max_size=max(settings["max_pool_size"], settings["min_pool_size"]),
+                    min_size=settings["min_pool_size"],
+                    max_size=max(settings["max_pool_size"], settings["min_pool_size"]),
                     timeout=settings["connect_timeout"], init=initializer(session), reset=keep_session,
                     connection_class=Connection, server_settings=session, **self._connect_kwargs,
                 )
@@ -445,7 +446,8 @@ class PgvectorStore(VectorStore):
         (by size, per the original design; None when the field is small enough for exact search)."""
         self._check_open()
         if vector_field not in self._columns:
-            raise UnknownFieldError(f"no vector field {vector_field!r}; vector fields: {', '.join(self._columns) or 'none'}")
+            known = ", ".join(self._columns) or "none"
+            raise UnknownFieldError(f"no vector field {vector_field!r}; vector fields: {known}")
         chosen = self.metric if metric is None else DistanceMetric.parse(metric)
         rows = await self._vector_count(vector_field)
         column_type, dims = self._columns[vector_field]
@@ -469,7 +471,9 @@ class PgvectorStore(VectorStore):
         self._indexes[(vector_field, chosen)] = index
         return index
 
-    async def drop_index(self, vector_field: str = DEFAULT_VECTOR_FIELD, metric: DistanceMetric | str | None = None) -> bool:
+    async def drop_index(
+        self, vector_field: str = DEFAULT_VECTOR_FIELD, metric: DistanceMetric | str | None = None
+    ) -> bool:
         """Drop the index of ``vector_field`` for ``metric``; searches on it become exact."""
         self._check_open()
         chosen = self.metric if metric is None else DistanceMetric.parse(metric)
