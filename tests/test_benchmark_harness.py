@@ -81,7 +81,6 @@ def test_table_renders(quick_result: dict, tmp_path: Path) -> None:
 
 
 def test_plot_renders(quick_result: dict, tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib", reason="benchmark-only dependency: pip install -r benchmarks/requirements.txt")
     path = tmp_path / "quick.json"
     path.write_text(json.dumps(quick_result))
     subprocess.run([sys.executable, "-m", "benchmarks", "plot", str(path)], cwd=ROOT, check=True,

@@ -144,7 +144,7 @@ def test_unknown_embedder_lists_the_registered_ones(clean_registry: None) -> Non
 @pytest.mark.parametrize(
     ("scheme", "extra"),
     [("faiss", "faiss"), ("pgvector", "pgvector"), ("pgvector+embedded", "pgvector"), ("postgresql", "pgvector"),
-     ("chroma+http", "chroma"), ("elasticsearch", "elasticsearch"), ("weaviate", "weaviate")],
+     ("chroma", "chroma"), ("chroma+http", "chroma")],
 )
 def test_unknown_first_party_scheme_says_which_extra_to_install(clean_registry: None, scheme: str, extra: str) -> None:
     with pytest.raises(vk.UnknownBackendError) as info:

@@ -45,8 +45,6 @@ KNOWN_EXTRAS = {
     "postgresql": "pgvector",
     "chroma": "chroma",
     "chroma+http": "chroma",
-    "elasticsearch": "elasticsearch",
-    "weaviate": "weaviate",
 }
 
 
