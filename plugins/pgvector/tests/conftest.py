@@ -12,12 +12,15 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
+import numpy as np
 import pytest
 import pytest_asyncio
+import vectorknobs as vk
+from vectorknobs.config import parse_config
 from vectorknobs.testing import with_options
 from vectorknobs_pgvector.embedded import EmbeddedServer, acquire_server, release_server
 
@@ -46,6 +49,54 @@ def pg_url(request: pytest.FixtureRequest) -> str:
     """``pgvector://`` URL of the server the suite runs against, with a schema of its own."""
     base = os.environ.get(PG_URL_ENV) or request.getfixturevalue("embedded_server").url()
     return str(with_options(base, schema=f"vktest_{uuid.uuid4().hex[:10]}"))
+
+
+RecordFactory = Callable[..., list[vk.Record]]
+RawConnect = Callable[[str], Awaitable[asyncpg.Connection]]
+
+
+def connect_kwargs(url: str) -> dict[str, object]:
+    """asyncpg's connect arguments for the server and database a ``pgvector://`` URL names."""
+    config = parse_config(url)
+    kwargs = {
+        "host": config.params.get("host") or config.host, "port": config.port, "user": config.user,
+        "password": config.password,
+        "database": config.params.get("database") or (config.path or "").strip("/") or "postgres",
+    }
+    return {key: value for key, value in kwargs.items() if value is not None}
+
+
+def make_records(n: int, dims: int, *, seed: int = 0, start: int = 0, categories: int = 10,
+                 field: str = "embedding") -> list[vk.Record]:
+    """``n`` records ``r<i>`` with text, a category ``c<i % categories>``, a rank and a random vector."""
+    vectors = np.random.default_rng(seed).standard_normal((n, dims)).astype(np.float32)
+    return [
+        vk.Record({"text": f"text {i}", "category": f"c{i % categories}", "rank": i,
+                   field: vk.VectorField(vectors[i - start], source_field="text")}, id=f"r{i}")
+        for i in range(start, start + n)
+    ]
+
+
+@pytest.fixture(scope="session")
+def records() -> RecordFactory:
+    """``records(n, dims, seed=0, start=0, categories=10, field="embedding")``: test records."""
+    return make_records
+
+
+@pytest_asyncio.fixture
+async def raw_connect() -> AsyncIterator[RawConnect]:
+    """``await raw_connect(url)``: a plain asyncpg connection to the database of a store URL (closed after)."""
+    opened: list[asyncpg.Connection] = []
+
+    async def connect(url: str) -> asyncpg.Connection:
+        conn = await asyncpg.connect(**connect_kwargs(url))  # type: ignore[arg-type]
+        opened.append(conn)
+        return conn
+
+    yield connect
+    for conn in opened:
+        if not conn.is_closed():
+            await conn.close()
 
 
 def fresh_table(url: str) -> str:

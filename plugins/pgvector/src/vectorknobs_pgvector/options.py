@@ -87,6 +87,7 @@ OPTIONS: dict[str, Option] = {
     "database": Option(str, None, "database name (pgvector://.../<database> sets it too; embedded: postgres)"),
     "host": Option(str, None, "host name, or the directory of a unix socket (libpq's ?host=/var/run/postgresql)"),
     "sslmode": Option(str, None, "disable, prefer, require, verify-ca or verify-full (asyncpg's ssl)"),
+    "application_name": Option(str, "vectorknobs", "how the connections show in pg_stat_activity"),
     "min_pool_size": Option(_non_negative, 1, "connections kept open"),
     "max_pool_size": Option(_positive(parse_int), 10, "most connections open at once"),
     "connect_timeout": Option(_seconds, 10.0, "seconds to wait for a connection"),

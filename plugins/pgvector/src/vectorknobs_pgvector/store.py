@@ -81,6 +81,11 @@ class PgvectorStore(VectorStore):
                 f"{EMBEDDED_SCHEME}:// needs an absolute data directory: {EMBEDDED_SCHEME}:///path/to/pgdata, "
                 f"got {config.redacted()!r}"
             )
+        if self.settings["min_pool_size"] > self.settings["max_pool_size"]:
+            raise ConfigError(
+                f"min_pool_size={self.settings['min_pool_size']} exceeds max_pool_size="
+                f"{self.settings['max_pool_size']}; lower min_pool_size or raise max_pool_size"
+            )
         self.table = Table(self.settings["schema"], self.settings["table"])
         self._pool: Any = None
         self._server: EmbeddedServer | None = None
@@ -109,7 +114,7 @@ class PgvectorStore(VectorStore):
         self._connect_kwargs = {k: v for k, v in kwargs.items() if v is not None}
         self.where = _describe(self._connect_kwargs, self.table)
         session = {
-            "application_name": "vectorknobs",
+            "application_name": settings["application_name"],
             "hnsw.ef_search": str(settings["ef_search"]),
             "hnsw.iterative_scan": "strict_order" if settings["iterative_scan"] else "off",
             "ivfflat.iterative_scan": "relaxed_order" if settings["iterative_scan"] else "off",
@@ -120,7 +125,7 @@ class PgvectorStore(VectorStore):
             with translated("connect", self.where):
                 self._pool = await asyncpg.create_pool(
                     min_size=settings["min_pool_size"],
-                    max_size=max(settings["max_pool_size"], settings["min_pool_size"]),
+                    max_size=settings["max_pool_size"],
                     timeout=settings["connect_timeout"], init=initializer(session), reset=keep_session,
                     connection_class=Connection, server_settings=session, **self._connect_kwargs,
                 )
