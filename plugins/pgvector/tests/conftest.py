@@ -125,3 +125,12 @@ def private_server() -> Iterator[EmbeddedServer]:
     yield server
     server.stop("immediate")
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest_asyncio.fixture
+async def fresh_database(superuser: asyncpg.Connection) -> AsyncIterator[str]:
+    """A new database on the session's embedded server, without the vector extension (dropped after)."""
+    name = f"vkdb_{uuid.uuid4().hex[:10]}"
+    await superuser.execute(f'CREATE DATABASE "{name}"')
+    yield name
+    await superuser.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -95,6 +95,7 @@ class PgvectorStore(VectorStore):
         self._indexes: dict[tuple[str, DistanceMetric], VectorIndex] = {}
         self._unchecked: dict[str, int] = {}  # vectors written per unindexed field since the last size check
         self._table_ready = False
+        self._extension = False  # pgvector is known to be installed: connections need its codecs
         self.where = ""
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -170,7 +171,7 @@ class PgvectorStore(VectorStore):
             raise StoreError(f"{self!r} has no connection pool")
         conn = await self._pool.acquire()
         try:
-            if self._columns and not state_of(conn).codecs:
+            if (self._extension or self._columns) and not state_of(conn).codecs:
                 await register_codecs(conn)
             yield conn
         finally:
@@ -196,7 +197,8 @@ class PgvectorStore(VectorStore):
     async def has_vector_support(self) -> bool:
         """Is the ``vector`` extension installed in this database?"""
         self._check_open()
-        return await self._run("check for pgvector", _extension_installed)
+        self._extension = await self._run("check for pgvector", _extension_installed)
+        return self._extension
 
     async def enable_vector_support(self) -> bool:
         """``CREATE EXTENSION IF NOT EXISTS vector`` when missing (needs a role allowed to create it)."""
@@ -223,13 +225,14 @@ class PgvectorStore(VectorStore):
                 role = await conn.fetchval("SELECT current_user")
                 raise CapabilityError(
                     f"role {role!r} may not create the pgvector extension in database {database!r}. An administrator "
-                    f"(a superuser) must run:\n    {command}\nthen connect again."
+                    f"(a superuser) must run:\n    {command}\nthen retry (open stores pick it up)."
                 ) from None
             except (asyncpg.UniqueViolationError, asyncpg.DuplicateObjectError):
                 pass  # created by another session at the same moment
             await register_codecs(conn)
 
         await self._run("enable pgvector", create)
+        self._extension = True
         return True
 
     # -- writes ---------------------------------------------------------------------------------------
