@@ -196,6 +196,77 @@ def test_hook_register_embedders(make_plugin: PluginFactory) -> None:
     ]
 
 
+LISTENER_PLUGIN = """
+    import vectorknobs
+
+    EVENTS = []
+
+    async def audit(event):
+        EVENTS.append((type(event.store).__name__, event.mode.value, [r.id for r in event.records]))
+
+    def refuse_secrets(event):
+        if any("secret" in r.fields for r in event.records):
+            raise RuntimeError("secrets must not be stored")
+
+    @vectorknobs.hookimpl
+    def register_write_listeners(register):
+        register(audit)
+        register(refuse_secrets)
+"""
+
+
+@pytest.mark.asyncio
+async def test_hook_register_write_listeners(make_plugin: PluginFactory) -> None:
+    """A plugin's listeners run after every successful write batch of any store; the store does nothing."""
+    module = make_plugin(LISTENER_PLUGIN, dist="vk-test-audit", entry_point="audit")
+    make_plugin(GOOD_PLUGIN)
+    async with vk.connect("memory://") as memory, vk.connect("third://") as third:
+        await memory.bulk_create([vk.Record({"t": "x"}, id="a"), vk.Record({"t": "y"}, id="b")])
+        await third.upsert(vk.Record({"t": "z"}, id="c"))
+        await memory.update(vk.Record({"t": "x2"}, id="a"))
+        with pytest.raises(vk.DuplicateIdError):  # a write that fails is not reported
+            await memory.create(vk.Record({"t": "again"}, id="a"))
+        await memory.bulk_upsert([])  # nor is an empty batch
+        assert sys.modules[module].EVENTS == [
+            ("MemoryStore", "create", ["a", "b"]), ("ThirdStore", "upsert", ["c"]), ("MemoryStore", "update", ["a"])
+        ]
+        # a failing listener: the write stays applied, the error says so and names the plugin, the rest still run
+        with pytest.raises(vk.WriteListenerError, match=r"was stored, but write listener of plugin 'audit'") as info:
+            await memory.create(vk.Record({"secret": "s"}, id="s"))
+        assert isinstance(info.value.__cause__, RuntimeError)
+        assert await memory.exists("s")
+        assert sys.modules[module].EVENTS[-1] == ("MemoryStore", "create", ["s"])
+
+
+@pytest.mark.asyncio
+async def test_a_plugin_added_at_run_time_listens_until_removed(clean_registry: None) -> None:
+    seen: list[str] = []
+
+    class Recorder:
+        @vk.hookimpl
+        def register_write_listeners(self, register: plugins.WriteListenerRegistrar) -> None:
+            register(lambda event: seen.extend(r.key for r in event.records))
+
+    async with vk.connect("memory://") as store:
+        get_registry().add_plugin(Recorder(), name="recorder")
+        await store.create(vk.Record({"t": 1}, id="one"))
+        get_registry().remove_plugin("recorder")
+        await store.create(vk.Record({"t": 2}, id="two"))
+    assert seen == ["one"]
+    assert "recorder" not in [name for name, _ in get_registry().write_listeners()]
+
+
+def test_a_write_listener_must_be_callable(make_plugin: PluginFactory) -> None:
+    make_plugin("""
+        import vectorknobs
+        @vectorknobs.hookimpl
+        def register_write_listeners(register):
+            register("not a function")
+    """, dist="vk-test-badlistener")
+    with pytest.warns(PluginLoadWarning, match=r"vk-test-badlistener.*not callable"):
+        assert get_registry().write_listeners() == ()
+
+
 @pytest.mark.asyncio
 async def test_a_plugin_store_is_reachable_through_connect(make_plugin: PluginFactory) -> None:
     make_plugin(GOOD_PLUGIN)

@@ -12,6 +12,7 @@ from vectorknobs.connect import connect
 from vectorknobs.embedders import EmbeddingFunction, HashingEmbedder
 from vectorknobs.errors import (
     CapabilityError,
+    CheckpointError,
     ConfigError,
     CorruptStoreError,
     DimensionMismatchError,
@@ -20,18 +21,23 @@ from vectorknobs.errors import (
     FilterError,
     InvalidNameError,
     InvalidRecordError,
+    MigrationError,
     PluginError,
     QueryError,
     RecordError,
     RecordNotFoundError,
+    SourceTextError,
     StoreClosedError,
     StoreError,
     StoreLockedError,
+    SyncError,
     UnknownBackendError,
     UnknownFieldError,
     ValidationError,
+    VectorizerError,
     VectorknobsError,
     VectorValueError,
+    WriteListenerError,
 )
 from vectorknobs.fields import Field, FieldType, SparseVectorField, VectorField
 from vectorknobs.filters import And, Condition, Filter, Not, Operator, Or, and_, not_, or_, where
@@ -40,12 +46,13 @@ from vectorknobs.metrics import DistanceMetric
 from vectorknobs.query import Query, VectorQuery
 from vectorknobs.record import Record
 from vectorknobs.results import VectorSearchResult
-from vectorknobs.store import Hit, Schema, VectorStore, WriteMode
+from vectorknobs.store import Hit, Schema, VectorStore, WriteEvent, WriteMode
 
 __all__ = [
     "And",
     "Capabilities",
     "CapabilityError",
+    "CheckpointError",
     "Condition",
     "ConfigError",
     "CorruptStoreError",
@@ -62,6 +69,7 @@ __all__ = [
     "Hit",
     "InvalidNameError",
     "InvalidRecordError",
+    "MigrationError",
     "Not",
     "Operator",
     "Option",
@@ -73,11 +81,13 @@ __all__ = [
     "RecordError",
     "RecordNotFoundError",
     "Schema",
+    "SourceTextError",
     "SparseVectorField",
     "StoreClosedError",
     "StoreConfig",
     "StoreError",
     "StoreLockedError",
+    "SyncError",
     "UnknownBackendError",
     "UnknownFieldError",
     "ValidationError",
@@ -86,7 +96,10 @@ __all__ = [
     "VectorSearchResult",
     "VectorStore",
     "VectorValueError",
+    "VectorizerError",
     "VectorknobsError",
+    "WriteEvent",
+    "WriteListenerError",
     "WriteMode",
     "and_",
     "connect",

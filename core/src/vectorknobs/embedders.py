@@ -1,7 +1,11 @@
 """Embedding functions: a small protocol, and a dependency-free deterministic embedder.
 
 Any callable ``list[str] -> array (n, d)`` works, sync or async; give it ``name``, ``version`` and
-``dimensions`` attributes to have them recorded on the vectors it makes.
+``dimensions`` attributes to have them recorded on the vectors it makes. Plugins register factories of
+them by name (``register_embedders``); ``resolve_embedder("hash")`` finds one.
+
+Also here, shared by ``bulk_embed_and_store`` and the synchronizer: which text a vector is made from
+(``source_text``) and how a vector records where it came from (``stamp``).
 """
 
 from __future__ import annotations
@@ -11,12 +15,17 @@ import hashlib
 import inspect
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
+import numpy.typing as npt
 
-from vectorknobs.errors import EmbeddingError, VectorknobsError
-from vectorknobs.fields import FloatArray
+from vectorknobs.errors import EmbeddingError, SourceTextError, ValidationError, VectorknobsError
+from vectorknobs.fields import FloatArray, VectorField
+from vectorknobs.query import EmbeddingFnRef
+
+if TYPE_CHECKING:
+    from vectorknobs.record import Record
 
 
 @runtime_checkable
@@ -33,6 +42,52 @@ class EmbeddingFunction(Protocol):
 def content_hash(text: str) -> str:
     """The hash stored on a vector to tell whether its source text changed."""
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def resolve_embedder(ref: EmbeddingFnRef | None, **options: Any) -> Callable[..., Any]:
+    """The embedding function ``ref`` names (``"hash"``, ``"minilm"``...) or ``ref`` itself if it is one."""
+    if ref is None:
+        raise ValidationError("an embedding_fn is needed: a registered name such as 'hash', or a callable")
+    if isinstance(ref, str):
+        from vectorknobs.plugins import get_registry
+
+        return get_registry().embedder(ref, **options)
+    if not callable(ref):
+        raise ValidationError(f"embedding_fn must be a name or a callable, got {ref!r}")
+    return ref
+
+
+def source_text(record: Record, text_fields: Sequence[str]) -> str:
+    """The text a vector of ``record`` is made from: its ``text_fields`` joined by newlines.
+
+    A field that is absent or None is left out; ``SourceTextError`` if one holds something other than
+    text, or if none holds any. ``source_text(Record({"title": "Hi", "body": "there"}), ["title", "body"])``
+    """
+    parts = []
+    for name in text_fields:
+        value = record.get_value(name)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise SourceTextError(
+                f"record {record.id!r}: source field {name!r} must hold text, got {type(value).__name__} {value!r:.60}"
+            )
+        parts.append(value)
+    if not parts:
+        raise SourceTextError(
+            f"record {record.id!r} has no text in {', '.join(map(repr, text_fields))}: "
+            "give it that field, or choose the text fields with text_fields=[...]"
+        )
+    return "\n".join(parts)
+
+
+def stamp(vector: npt.ArrayLike, text_fields: Sequence[str], text: str, fn: Callable[..., Any]) -> VectorField:
+    """A ``VectorField`` that records its source fields, the model's name and version and the text's hash."""
+    name, version, _ = describe(fn)
+    return VectorField(
+        vector, source_field=",".join(text_fields), model_name=name, model_version=version,
+        content_hash=content_hash(text),
+    )
 
 
 def describe(fn: Callable[..., Any]) -> tuple[str, str | None, int | None]:

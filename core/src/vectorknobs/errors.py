@@ -27,6 +27,10 @@ class InvalidRecordError(ValidationError):
     """A record or one of its fields is malformed."""
 
 
+class SourceTextError(InvalidRecordError):
+    """A record's source text field, which a vector is made from, is missing or does not hold text."""
+
+
 class VectorValueError(ValidationError):
     """A vector has the wrong shape, dtype, dimension, or holds NaN/inf."""
 
@@ -96,3 +100,31 @@ class EmbeddingError(VectorknobsError):
 
 class PluginError(VectorknobsError):
     """A plugin registered something invalid."""
+
+
+class WriteListenerError(VectorknobsError):
+    """A write listener failed *after* the batch was written: the write itself applied."""
+
+
+class SyncError(VectorknobsError):
+    """Keeping vectors in step with their text failed part-way; what was done is kept and reported.
+
+    ``result`` holds the report (a ``SyncResult``, ``MigrationResult`` or ``VectorizerReport``) up to the
+    failure; the cause is chained. Running the same operation again resumes it.
+    """
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class MigrationError(SyncError):
+    """A migration stopped part-way; its checkpoint (if any) lets the same call resume it."""
+
+
+class CheckpointError(MigrationError):
+    """A migration checkpoint is unreadable or belongs to another source and target."""
+
+
+class VectorizerError(SyncError):
+    """The incremental vectorizer could not embed some records after retrying; ``result.failed`` names them."""

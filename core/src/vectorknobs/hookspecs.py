@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from vectorknobs.plugins import EmbedderRegistrar, StoreRegistrar
+    from vectorknobs.plugins import EmbedderRegistrar, StoreRegistrar, WriteListenerRegistrar
 
 hookspec = pluggy.HookspecMarker("vectorknobs")
 hookimpl = pluggy.HookimplMarker("vectorknobs")
@@ -31,3 +31,11 @@ def register_stores(register: StoreRegistrar) -> None:
 def register_embedders(register: EmbedderRegistrar) -> None:
     """Called once, when an embedder is first looked up by name: call ``register(factory, name=...,
     aliases=...)``; ``factory(**options)`` returns an ``EmbeddingFunction``."""
+
+
+@hookspec
+def register_write_listeners(register: WriteListenerRegistrar) -> None:
+    """Called once, when plugins load (or when the plugin is added later with ``Registry.add_plugin``): call
+    ``register(listener)`` for each callable to run after every successful write batch on any store. The
+    core's ``VectorStore`` calls ``listener(event)`` (sync or async) with a read-only ``WriteEvent`` (store,
+    mode, records) once the batch is stored; the store itself does nothing."""

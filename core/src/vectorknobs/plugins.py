@@ -30,7 +30,10 @@ from vectorknobs.errors import EmbeddingError, PluginError, UnknownBackendError
 
 if TYPE_CHECKING:
     from vectorknobs.embedders import EmbeddingFunction
-    from vectorknobs.store import VectorStore
+    from vectorknobs.store import VectorStore, WriteEvent
+
+#: what a write listener is: ``listener(event)``, returning None or an awaitable of None
+WriteListener = Callable[["WriteEvent"], Any]
 
 ENTRY_POINT_GROUP = "vectorknobs"
 ALLOW_ENV = "VECTORKNOBS_PLUGINS"
@@ -62,6 +65,10 @@ class EmbedderRegistrar(Protocol):
     def __call__(
         self, factory: Callable[..., EmbeddingFunction], *, name: str, aliases: Iterable[str] = ()
     ) -> None: ...
+
+
+class WriteListenerRegistrar(Protocol):
+    def __call__(self, listener: WriteListener) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,7 @@ class Registry:
         self._lock = threading.Lock()
         self._stores: dict[str, StoreInfo] = {}
         self._embedders: dict[str, EmbedderInfo] = {}
+        self._listeners: tuple[tuple[str, WriteListener], ...] = ()  # replaced whole: writers read it unlocked
 
     # -- loading ------------------------------------------------------------------------------
     def add_plugin(self, module: ModuleType | object, name: str, distribution: str | None = None,
@@ -111,6 +119,15 @@ class Registry:
             self._sources[name] = _Source(name, distribution, version)
             if self._loaded:
                 self._collect_from(name)
+
+    def remove_plugin(self, name: str) -> None:
+        """Unregister a plugin added with ``add_plugin``, with every store, embedder and listener it registered."""
+        with self._lock:
+            self._manager.unregister(name=name)
+            self._sources.pop(name, None)
+            self._stores = {k: v for k, v in self._stores.items() if v.plugin != name}
+            self._embedders = {k: v for k, v in self._embedders.items() if v.plugin != name}
+            self._listeners = tuple(item for item in self._listeners if item[0] != name)
 
     def load(self) -> None:
         """Discover entry points once; later calls do nothing."""
@@ -142,7 +159,8 @@ class Registry:
         plugin = self._manager.get_plugin(plugin_name)
         source = self._sources[plugin_name]
         for hook_name, collect in (("register_stores", self._store_registrar),
-                                   ("register_embedders", self._embedder_registrar)):
+                                   ("register_embedders", self._embedder_registrar),
+                                   ("register_write_listeners", self._listener_registrar)):
             for impl in getattr(self._manager.hook, hook_name).get_hookimpls():
                 if impl.plugin is not plugin:
                     continue
@@ -195,6 +213,14 @@ class Registry:
 
         return register
 
+    def _listener_registrar(self, source: _Source) -> WriteListenerRegistrar:
+        def register(listener: WriteListener) -> None:
+            if not callable(listener):
+                raise PluginError(f"plugin {source.plugin!r} registered write listener {listener!r}: not callable")
+            self._listeners = (*self._listeners, (source.plugin, listener))
+
+        return register
+
     # -- lookups ------------------------------------------------------------------------------
     def store_for_scheme(self, scheme: str) -> StoreInfo:
         self.load()
@@ -222,6 +248,11 @@ class Registry:
     def embedders(self) -> list[EmbedderInfo]:
         self.load()
         return sorted({id(e): e for e in self._embedders.values()}.values(), key=lambda e: e.name)
+
+    def write_listeners(self) -> tuple[tuple[str, WriteListener], ...]:
+        """``(plugin name, listener)`` for every registered write listener, in registration order."""
+        self.load()
+        return self._listeners
 
 
 def _selected_entry_points() -> list[metadata.EntryPoint]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import inspect
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self, overload
 
@@ -20,7 +21,7 @@ import numpy.typing as npt
 
 from vectorknobs.capabilities import Capabilities
 from vectorknobs.config import Option, StoreConfig
-from vectorknobs.embedders import content_hash, describe, embed
+from vectorknobs.embedders import embed, resolve_embedder, source_text, stamp
 from vectorknobs.errors import (
     CapabilityError,
     DimensionMismatchError,
@@ -31,6 +32,7 @@ from vectorknobs.errors import (
     StoreClosedError,
     UnknownFieldError,
     ValidationError,
+    WriteListenerError,
 )
 from vectorknobs.evaluate import sort_records
 from vectorknobs.fields import FieldType, SparseVectorField, VectorField
@@ -56,6 +58,18 @@ class Schema:
 
     fields: set[str] = field(default_factory=set)
     vectors: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WriteEvent:
+    """What a write listener (hook ``register_write_listeners``) is told after a batch is stored.
+
+    ``records`` are the records as written, with their ids: read them, never change them (copy first).
+    """
+
+    store: VectorStore
+    mode: WriteMode
+    records: tuple[Record, ...]
 
 
 @dataclass(frozen=True)
@@ -234,25 +248,16 @@ class VectorStore(ABC):
         self._check_open()
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValidationError(f"batch_size must be a positive int, got {batch_size!r}")
-        fn = _resolve_embedder(embedding_fn)
-        name, version, _ = describe(fn)
+        fn = resolve_embedder(embedding_fn)
         items = _as_list(records, "records")
         ids: list[str] = []
         for start in range(0, len(items), batch_size):
             chunk = _records(items[start:start + batch_size])
             batch = [r.copy() if r.id else r.with_id(Record.new_id()) for r in chunk]
-            texts = []
-            for r in batch:
-                text = r.get_value(text_field)
-                if not isinstance(text, str):
-                    raise InvalidRecordError(f"record {r.id!r}: field {text_field!r} must hold text, got {text!r}")
-                texts.append(text)
+            texts = [source_text(r, [text_field]) for r in batch]
             vectors = await embed(fn, texts)
             for r, text, vector in zip(batch, texts, vectors, strict=True):
-                r[vector_field] = VectorField(
-                    vector, source_field=text_field, model_name=name, model_version=version,
-                    content_hash=content_hash(text),
-                )
+                r[vector_field] = stamp(vector, [text_field], text, fn)
             ids.extend(await self.bulk_upsert(batch))
         return ids
 
@@ -361,6 +366,8 @@ class VectorStore(ABC):
         elif batch:
             await self._write(batch, mode)
             self._learn(batch)
+        if batch:
+            await _notify_listeners(WriteEvent(self, mode, tuple(batch)))
         return [r.id for r in batch if r.id is not None]
 
     def _prepare(self, records: list[Record], mode: WriteMode) -> list[Record]:
@@ -454,7 +461,7 @@ class VectorStore(ABC):
             assert part.text is not None
             if part.embedding_fn is None:
                 raise QueryError(f"{part.mode.value} needs an embedding_fn (a registered name or a callable)")
-            query = query.with_vector((await embed(_resolve_embedder(part.embedding_fn), [part.text]))[0])
+            query = query.with_vector((await embed(resolve_embedder(part.embedding_fn), [part.text]))[0])
             part = query.vector
         assert part.vector is not None
         if part.vector.shape[0] != expected:
@@ -486,6 +493,27 @@ class VectorStore(ABC):
         ]
 
 
+async def _notify_listeners(event: WriteEvent) -> None:
+    """Run every write listener; all of them run even if one fails, then the first failure is raised."""
+    from vectorknobs.plugins import get_registry
+
+    failures: list[tuple[str, Exception]] = []
+    for plugin, listener in get_registry().write_listeners():
+        try:
+            outcome = listener(event)
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception as err:  # noqa: BLE001 - reported below, with the plugin named
+            failures.append((plugin, err))
+    if failures:
+        plugin, first = failures[0]
+        others = f" ({len(failures) - 1} more listener(s) failed too)" if len(failures) > 1 else ""
+        raise WriteListenerError(
+            f"the {event.mode.value} of {len(event.records)} record(s) was stored, but write listener of plugin "
+            f"{plugin!r} failed afterwards{others}: {type(first).__name__}: {first}"
+        ) from first
+
+
 def _as_list(items: Any, what: str) -> list[Any]:
     if isinstance(items, (str, bytes, Mapping, Record)) or not hasattr(items, "__iter__"):
         raise ValidationError(f"{what} must be a list, got {type(items).__name__}")
@@ -515,15 +543,3 @@ def _as_filter(query: FilterLike) -> Filter | None:
     if isinstance(query, Query):
         return query.where
     return parse_filter(query)
-
-
-def _resolve_embedder(ref: EmbeddingFnRef | None) -> Callable[..., Any]:
-    if ref is None:
-        raise ValidationError("an embedding_fn is needed: a registered name such as 'hash', or a callable")
-    if isinstance(ref, str):
-        from vectorknobs.plugins import get_registry
-
-        return get_registry().embedder(ref)
-    if not callable(ref):
-        raise ValidationError(f"embedding_fn must be a name or a callable, got {ref!r}")
-    return ref
