@@ -8,7 +8,9 @@ reached fails the tests.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -134,3 +136,62 @@ async def fresh_database(superuser: asyncpg.Connection) -> AsyncIterator[str]:
     await superuser.execute(f'CREATE DATABASE "{name}"')
     yield name
     await superuser.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_LOG_PREFIX = "%m [%p] %a "  # with the application name, to tell apart the connections of one test
+_LOG_ENTRY = re.compile(r"^\d{4}-\d\d-\d\d [\d:.]+ \S+ \[\d+\] (\S*) ([A-Z]+):  (.*)$")
+
+
+class StatementLog:
+    """What the session's embedded server logs for the connections of one ``application_name``.
+
+    Connections of its role log every statement (``log_statement = all``) with bound parameters; each entry
+    is the statement text, then `` | `` and its parameters when it has some.
+    """
+
+    def __init__(self, server: EmbeddedServer, role: str) -> None:
+        self.server = server
+        self.role = role
+
+    def url(self, **options: str) -> str:
+        """A config as this role, in a fresh table, under a new ``application_name`` (see ``entries``)."""
+        base = self.server.url().replace("pgvector://postgres@", f"pgvector://{self.role}@")
+        return str(with_options(fresh_table(base), schema=f"vklog_{uuid.uuid4().hex[:8]}",
+                                application_name=f"vklog-{uuid.uuid4().hex[:8]}", **options))
+
+    def entries(self, url: str) -> list[str]:
+        application = parse_config(url).params["application_name"]
+        found: list[str] = []
+        current: str | None = None  # the application of the entry being continued
+        for line in self.server.log.read_text(errors="replace").splitlines():
+            match = _LOG_ENTRY.match(line)
+            if match is None:
+                if current == application and found:
+                    found[-1] += "\n" + line  # a statement spanning lines
+                continue
+            current, level, text = match.groups()
+            if current != application:
+                continue
+            if level == "LOG" and (text.startswith("statement: ") or text.startswith("execute ")):
+                found.append(text.split(": ", 1)[1])
+            elif level == "DETAIL" and text.startswith("Parameters: ") and found:
+                found[-1] += " | " + text.removeprefix("Parameters: ")
+        return found
+
+
+@pytest_asyncio.fixture
+async def statement_log(embedded_server: EmbeddedServer, superuser: asyncpg.Connection) -> StatementLog:
+    """A superuser role whose statements the session's embedded server logs (see ``StatementLog``)."""
+    role = f"vklog_{uuid.uuid4().hex[:8]}"
+    if await superuser.fetchval("SELECT current_setting('log_line_prefix')") != _LOG_PREFIX:
+        await superuser.execute(f"ALTER SYSTEM SET log_line_prefix = '{_LOG_PREFIX}'")
+        await superuser.execute("SELECT pg_reload_conf()")
+        for _ in range(100):  # the reload reaches this session at its next statement, or soon after
+            if await superuser.fetchval("SELECT current_setting('log_line_prefix')") == _LOG_PREFIX:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("the embedded server did not take the new log_line_prefix")
+    await superuser.execute(f'CREATE ROLE "{role}" SUPERUSER LOGIN')
+    await superuser.execute(f"ALTER ROLE \"{role}\" SET log_statement = 'all'")
+    return StatementLog(embedded_server, role)

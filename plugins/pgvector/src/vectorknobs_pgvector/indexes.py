@@ -41,15 +41,19 @@ class VectorIndex:
     half: bool = False  # the column is indexed cast to halfvec
     params: dict[str, int] = field(default_factory=dict)  # m, ef_construction | lists
     name: str = ""
+    rows: int = 0  # vectors in the field when it was built
+    automatic: bool = False  # chosen by the index option (and re-planned as the table grows), not create_index
 
     def describe(self) -> dict[str, Any]:
         return {"field": self.field, "kind": self.kind.value, "metric": self.metric.value,
-                "half_precision": self.half, **self.params, "name": self.name}
+                "half_precision": self.half, **self.params, "name": self.name, "built_at_rows": self.rows,
+                "automatic": self.automatic}
 
     def comment(self) -> str:
         return json.dumps({"vectorknobs": {"field": self.field, "kind": self.kind.value, "metric": self.metric.value,
                                            "dimensions": self.dimensions, "half": self.half,
-                                           "params": self.params}}, sort_keys=True)
+                                           "params": self.params, "rows": self.rows,
+                                           "automatic": self.automatic}}, sort_keys=True)
 
     @staticmethod
     def from_comment(name: str, text: str | None) -> VectorIndex | None:
@@ -57,7 +61,8 @@ class VectorIndex:
             data = json.loads(text or "")["vectorknobs"]
             return VectorIndex(str(data["field"]), IndexKind(data["kind"]), DistanceMetric(data["metric"]),
                                int(data["dimensions"]), bool(data["half"]),
-                               {str(k): int(v) for k, v in data["params"].items()}, name)
+                               {str(k): int(v) for k, v in data["params"].items()}, name,
+                               int(data.get("rows", 0)), bool(data.get("automatic", False)))
         except (ValueError, KeyError, TypeError):
             return None  # not one of ours
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +45,7 @@ from vectorknobs_pgvector.sql import Params, order_sql, quote, where_sql
 from vectorknobs_pgvector.tables import Table
 
 T = TypeVar("T")
+logger = logging.getLogger("vectorknobs_pgvector")
 EMBEDDED_SCHEME = "pgvector+embedded"
 COPY_ROWS = 64  # from this many rows a write goes through binary COPY instead of a pipelined INSERT
 _THREAD_ROWS = 2_000  # encode bigger batches in a worker thread
@@ -93,7 +96,8 @@ class PgvectorStore(VectorStore):
         self._columns: dict[str, tuple[VectorType, int]] = {}
         self._names: set[str] = set()
         self._indexes: dict[tuple[str, DistanceMetric], VectorIndex] = {}
-        self._unchecked: dict[str, int] = {}  # vectors written per unindexed field since the last size check
+        self._unchecked: dict[str, int] = {}  # vectors written per field since its last size check
+        self._counted: dict[str, int] = {}  # vectors per field at its last size check
         self._table_ready = False
         self._extension = False  # pgvector is known to be installed: connections need its codecs
         self.where = ""
@@ -345,7 +349,7 @@ class PgvectorStore(VectorStore):
             await self.table.drop(conn)
 
         await self._transaction("drop the table", drop)
-        self._columns, self._names, self._indexes, self._unchecked = {}, set(), {}, {}
+        self._columns, self._names, self._indexes, self._unchecked, self._counted = {}, set(), {}, {}, {}
         self._table_ready = False
 
     # -- queries --------------------------------------------------------------------------------------
@@ -465,19 +469,37 @@ class PgvectorStore(VectorStore):
             return None
         index_kind, use_half, params = plan
         index = VectorIndex(vector_field, index_kind, chosen, dims, use_half, params,
-                            index_name(self.table.name, vector_field, chosen))
+                            index_name(self.table.name, vector_field, chosen), rows)
+        await self._build(index, column_type)
+        return index
+
+    async def _build(self, index: VectorIndex, column_type: VectorType) -> None:
+        """Replace the index of ``index.field`` for its metric, in one transaction, with maintenance_work_mem
+        raised; warn when pgvector says the graph did not fit into it (the build then runs far slower)."""
+        memory = self.settings["maintenance_work_mem"]
+        notices: list[str] = []
+
+        def listen(_conn: Any, message: Any) -> None:
+            notices.append(str(getattr(message, "message", message)))
 
         async def build(conn: Any) -> None:
             await self.table.lock(conn)
             await conn.execute(f"DROP INDEX IF EXISTS {quote(self.table.schema)}.{quote(index.name)}")
-            await conn.execute("SELECT set_config('maintenance_work_mem', $1, true)",
-                               self.settings["maintenance_work_mem"])
-            await conn.execute(create_sql(self.table.sql, index, column_type))
+            await conn.execute("SELECT set_config('maintenance_work_mem', $1, true)", memory)
+            conn.add_log_listener(listen)
+            try:
+                await conn.execute(create_sql(self.table.sql, index, column_type))
+            finally:
+                conn.remove_log_listener(listen)
             await conn.execute(comment_sql(self.table.schema, index))
 
-        await self._transaction(f"build a {index_kind.value} index on {vector_field!r}", build)
-        self._indexes[(vector_field, chosen)] = index
-        return index
+        await self._transaction(f"build a {index.kind.value} index on {index.field!r}", build)
+        self._indexes[(index.field, index.metric)] = index
+        for notice in notices:
+            if "maintenance_work_mem" in notice:
+                logger.warning("building the %s index on %r of %s: %s; the build ran much slower than it would "
+                               "in memory: raise the option maintenance_work_mem (now %s)",
+                               index.kind.value, index.field, self.table.sql, notice, memory)
 
     async def drop_index(
         self, vector_field: str = DEFAULT_VECTOR_FIELD, metric: DistanceMetric | str | None = None
@@ -493,26 +515,44 @@ class PgvectorStore(VectorStore):
         return True
 
     async def _maybe_index(self, records: Sequence[Record]) -> None:
-        """After a write: build the index the ``index`` option asks for once a field is big enough."""
+        """After a write: build the index the ``index`` option asks for once a field is big enough, and
+        re-plan an automatic IVFFlat index as the field grows (tenfold, or past ``hnsw_rows`` under auto)."""
         mode = self.settings["index"]
         if mode is IndexMode.NONE:
             return
-        written: dict[str, int] = {}
-        for record in records:
-            for name in record.vector_fields():
-                if (name, self.metric) not in self._indexes:
-                    written[name] = written.get(name, 0) + 1
+        written = Counter(name for record in records for name in record.vector_fields())
         for name, count in written.items():
+            index = self._indexes.get((name, self.metric))
             if mode is IndexMode.HNSW:
-                await self.create_index(name, IndexKind.HNSW)
+                if index is None:
+                    await self._automatic_index(name, IndexKind.HNSW)
                 continue
+            if index is not None and (not index.automatic or index.kind is IndexKind.HNSW):
+                continue  # built by hand, or an HNSW graph: it grows with the table
             self._unchecked[name] = self._unchecked.get(name, 0) + count
-            if self._unchecked[name] < max(1, self.settings["auto_index_rows"] // 10):
+            if self._unchecked[name] < max(1, self.settings["auto_index_rows"] // 10, self._counted.get(name, 0) // 10):
                 continue
             self._unchecked[name] = 0
-            rows = await self._vector_count(name)
-            if rows >= self.settings["auto_index_rows"]:
-                await self.create_index(name, "auto" if mode is IndexMode.AUTO else IndexKind.IVFFLAT)
+            rows = self._counted[name] = await self._vector_count(name)
+            if index is None:
+                if rows >= self.settings["auto_index_rows"]:
+                    await self._automatic_index(name, mode, rows)
+            elif rows >= 10 * index.rows or (mode is IndexMode.AUTO and rows >= self.settings["hnsw_rows"]):
+                await self._automatic_index(name, mode, rows)
+
+    async def _automatic_index(self, name: str, kind: IndexMode | IndexKind, rows: int | None = None) -> None:
+        rows = await self._vector_count(name) if rows is None else rows
+        column_type, dims = self._columns[name]
+        plan = plan_index(kind, rows, dims, column_type, self.settings)
+        if plan is None:
+            return
+        index_kind, use_half, params = plan
+        current = self._indexes.get((name, self.metric))
+        if current is not None and (current.kind, current.half, current.params) == (index_kind, use_half, params):
+            return  # the same index again: keep it
+        await self._build(VectorIndex(name, index_kind, self.metric, dims, use_half, params,
+                                      index_name(self.table.name, name, self.metric), rows, automatic=True),
+                          column_type)
 
     async def _vector_count(self, name: str) -> int:
         sql = f"SELECT count(*) FROM {self.table.sql} WHERE {quote(name)} IS NOT NULL"
