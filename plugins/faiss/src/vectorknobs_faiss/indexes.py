@@ -59,6 +59,10 @@ class FieldIndex:
         index = faiss.index_factory(spec.dims, spec.factory, faiss_metric(spec.metric))
         if spec.kind == "hnsw":
             faiss.downcast_index(index.index).hnsw.efConstruction = spec.ef_construction
+        if spec.quantizer == "pq" and spec.kind == "ivf":
+            # polysemous codes are only used by Hamming-threshold searches, which the store never runs;
+            # training them takes minutes for a few thousand vectors
+            index.do_polysemous_training = False
         if not index.is_trained:
             assert train is not None
             index.train(prepare(train, spec.metric))
