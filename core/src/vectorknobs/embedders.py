@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from vectorknobs.errors import EmbeddingError, SourceTextError, ValidationError, VectorknobsError
+from vectorknobs.errors import (
+    EmbeddingError,
+    InvalidEmbeddingError,
+    SourceTextError,
+    ValidationError,
+    VectorknobsError,
+)
 from vectorknobs.fields import FloatArray, VectorField
 from vectorknobs.query import EmbeddingFnRef
 
@@ -115,15 +121,15 @@ async def embed(fn: Callable[..., Any], texts: Sequence[str]) -> FloatArray:
         with np.errstate(over="ignore"):  # values beyond float32 become inf, reported below
             array = np.asarray(out, dtype=np.float32)
     except (TypeError, ValueError) as err:
-        raise EmbeddingError(f"embedder {name!r} returned something that is not numbers: {err}") from None
+        raise InvalidEmbeddingError(f"embedder {name!r} returned something that is not numbers: {err}") from None
     if array.ndim != 2 or array.shape[0] != len(batch):
-        raise EmbeddingError(
+        raise InvalidEmbeddingError(
             f"embedder {name!r} returned shape {array.shape} for {len(batch)} texts; expected ({len(batch)}, d)"
         )
     if dimensions is not None and array.shape[1] != dimensions:
-        raise EmbeddingError(f"embedder {name!r} declares {dimensions} dimensions but returned {array.shape[1]}")
+        raise InvalidEmbeddingError(f"embedder {name!r} declares {dimensions} dimensions but returned {array.shape[1]}")
     if not np.isfinite(array).all():
-        raise EmbeddingError(f"embedder {name!r} returned NaN or inf")
+        raise InvalidEmbeddingError(f"embedder {name!r} returned NaN or inf")
     return array
 
 

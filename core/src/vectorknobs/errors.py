@@ -98,6 +98,11 @@ class EmbeddingError(VectorknobsError):
     """An embedding function failed or returned unusable vectors."""
 
 
+class InvalidEmbeddingError(EmbeddingError):
+    """An embedding function returned the wrong shape or dimension, non-numbers, NaN or inf (retrying
+    will not help: fix the function or its configuration)."""
+
+
 class PluginError(VectorknobsError):
     """A plugin registered something invalid."""
 
