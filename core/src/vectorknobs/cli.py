@@ -2,11 +2,18 @@
 
     vectorknobs stores [NAME] [--json]      installed store plugins, or one store in detail
     vectorknobs embedders [NAME] [--json]   registered embedding functions
+    vectorknobs ingest PATH... --store URL [--embedder NAME]   files into a store, chunked and embedded
+    vectorknobs search TEXT --store URL     records nearest in meaning, with scores and source text
+    vectorknobs migrate --from URL --to URL records and vectors from one store to another (resumable)
+    vectorknobs sync --store URL [--embedder NAME]             re-embed records whose text changed
     vectorknobs --version
 
-Exit codes: 0 success, 1 a vectorknobs error (the message goes to stderr, without a traceback),
-2 a usage error. Every subcommand is one small function registered with ``@command``; a command that
-lives in its own module is added to ``COMMAND_MODULES`` and registers itself the same way on import.
+``--store`` defaults to ``$VECTORKNOBS_STORE``; ``--json`` gives machine-readable output. Exit codes: 0
+success, 1 a vectorknobs error or records that failed (the message goes to stderr, without a traceback),
+2 a usage error, 130 interrupted (Ctrl-C).
+
+Every subcommand is one small function registered with ``@command``; a command that lives in its own
+module is added to ``COMMAND_MODULES`` and registers itself the same way on import.
 """
 
 from __future__ import annotations
@@ -48,6 +55,10 @@ class Command:
 COMMANDS: dict[str, Command] = {}
 
 
+class UsageError(Exception):
+    """A command-line argument is wrong in a way argparse cannot see: exit code 2."""
+
+
 def command(name: str, help: str, configure: Configure | None = None) -> Callable[[Run], Run]:  # noqa: A002
     """Register ``run(args) -> exit code`` as the subcommand ``name``; ``configure`` adds its arguments."""
 
@@ -84,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         run: Run = args.run
         return run(args)
+    except UsageError as err:
+        print(f"{PROG} {args.command}: error: {err}", file=sys.stderr)
+        return 2
     except VectorknobsError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 1
@@ -286,6 +300,285 @@ def embedders_command(args: argparse.Namespace) -> int:
 command("embedders", "list the registered embedding functions", _add_listing_arguments("embedder"))(
     embedders_command
 )
+
+
+# -- shared by ingest, search, migrate and sync ------------------------------------------------------------
+
+STORE_ENV = "VECTORKNOBS_STORE"
+
+
+def _add_store_argument(parser: argparse.ArgumentParser, flag: str = "--store", dest: str = "store",
+                        what: str = "the store") -> None:
+    default = os.environ.get(STORE_ENV) if flag == "--store" else None
+    parser.add_argument(flag, dest=dest, metavar="URL", default=default, required=default is None,
+                        help=f"{what}: a config string such as faiss:///data/idx (default: ${STORE_ENV})")
+
+
+def _add_embedder_arguments(parser: argparse.ArgumentParser, default: str | None) -> None:
+    parser.add_argument("--embedder", default=default, metavar="NAME",
+                        help="a registered embedding function (vectorknobs embedders)"
+                        + (f"; default: {default}" if default else "; default: the one the stored vectors record"))
+    parser.add_argument("-o", "--embedder-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option for the embedder, e.g. -o dimensions=384 (repeatable)")
+
+
+def _embedder_options(pairs: Sequence[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"embedder option {pair!r} is not KEY=VALUE")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value  # a plain string: -o model=/models/minilm
+    return options
+
+
+def _json_argument(text: str | None, what: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UsageError(f"{what} must be JSON, e.g. '{{\"lang\": \"en\"}}': {err}") from None
+
+
+def _progress_bar(label: str, unit: str = "") -> Any:
+    from vectorknobs.progress import ProgressBar
+
+    return ProgressBar(label, unit=unit)
+
+
+def _run_async(coroutine: Any) -> Any:
+    import asyncio
+
+    return asyncio.run(coroutine)
+
+
+# -- vectorknobs ingest ------------------------------------------------------------------------------------
+
+
+def _configure_ingest(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (.txt, .md, .jsonl)")
+    _add_store_argument(parser)
+    _add_embedder_arguments(parser, "hash")
+    parser.add_argument("--text-field", default="text", help="field the text goes in (JSONL: the key it is read "
+                        "from); default: text")
+    parser.add_argument("--vector-field", default="embedding", help="default: embedding")
+    parser.add_argument("--chunk-size", type=int, default=1000, help="characters per chunk; default: 1000")
+    parser.add_argument("--chunk-overlap", type=int, default=100, help="characters shared by consecutive chunks; "
+                        "default: 100")
+    parser.add_argument("--batch-size", type=int, default=64, help="chunks embedded per call; default: 64")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def ingest_command(args: argparse.Namespace) -> int:
+    from vectorknobs.connect import connect
+    from vectorknobs.embedders import resolve_embedder
+    from vectorknobs.ingest import ingest
+
+    embedder = resolve_embedder(args.embedder, **_embedder_options(args.embedder_option))
+
+    async def go() -> Any:
+        async with connect(args.store) as store:
+            with _progress_bar("ingest", "B") as bar:
+                return await ingest(store, args.paths, embedder, text_field=args.text_field,
+                                    vector_field=args.vector_field, chunk_size=args.chunk_size,
+                                    chunk_overlap=args.chunk_overlap, batch_size=args.batch_size,
+                                    progress_callback=bar.update)
+
+    result = _run_async(go())
+    if args.json:
+        print_json({"store": _redacted(args.store), **result.to_dict()})
+    else:
+        print(f"{result.files} file(s), {result.chunks} chunk(s): {result.embedded} embedded, "
+              f"{result.unchanged} unchanged, {result.deleted} stale deleted, in {result.elapsed:.2f}s")
+    return 0
+
+
+command("ingest", "store text, Markdown and JSONL files in a store, chunked and embedded", _configure_ingest)(
+    ingest_command
+)
+
+
+# -- vectorknobs search ------------------------------------------------------------------------------------
+
+
+def _configure_search(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("text", help="what to search for, in words")
+    _add_store_argument(parser)
+    _add_embedder_arguments(parser, None)
+    parser.add_argument("-k", type=int, default=5, help="how many results; default: 5")
+    parser.add_argument("--vector-field", default="embedding", help="default: embedding")
+    parser.add_argument("--filter", metavar="JSON", help='a filter in its dict form, e.g. \'{"source": "a.md"}\'')
+    parser.add_argument("--min-score", type=float, help="leave out results scoring below this")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def search_command(args: argparse.Namespace) -> int:
+    from vectorknobs.connect import connect
+    from vectorknobs.query import Query
+
+    where = _json_argument(args.filter, "--filter")
+    options = _embedder_options(args.embedder_option)
+
+    async def go() -> tuple[str, list[Any]]:
+        async with connect(args.store) as store:
+            embedder = await _search_embedder(store, args.vector_field, args.embedder, options)
+            query = Query().filter(where) if where is not None else Query()
+            query = query.near_text(args.text, embedding_fn=embedder, k=args.k, field=args.vector_field)
+            if args.min_score is not None:
+                query = query.score_threshold(args.min_score)
+            return getattr(embedder, "name", str(embedder)), await store.search(query)
+
+    embedder_name, hits = _run_async(go())
+    if args.json:
+        print_json({"query": args.text, "store": _redacted(args.store), "embedder": embedder_name, "results": [
+            {"id": hit.id, "score": hit.score, "distance": hit.distance, "source_text": hit.source_text,
+             "fields": {name: value for name, value in hit.record.values().items() if not hasattr(value, "shape")}}
+            for hit in hits]})
+        return 0
+    if not hits:
+        print("no results")
+    for hit in hits:
+        where_from = hit.record.get_value("source")
+        print(f"{hit.score:.4f}  {hit.id}" + (f"  ({where_from})" if where_from and where_from not in hit.id else ""))
+        text = " ".join((hit.source_text or "").split())
+        print(f"        {text[:300]}{'...' if len(text) > 300 else ''}")
+    return 0
+
+
+async def _search_embedder(store: Any, vector_field: str, name: str | None, options: dict[str, Any]) -> Any:
+    """The embedder named, else the one the stored vectors record (made with the same dimensions)."""
+    from vectorknobs.embedders import resolve_embedder
+    from vectorknobs.fields import VectorField
+
+    if name is not None:
+        return resolve_embedder(name, **options)
+    async for batch in store.stream(None, 100):
+        for record in batch:
+            vector = record.fields.get(vector_field)
+            if isinstance(vector, VectorField) and vector.model_name:
+                embedder = resolve_embedder(vector.model_name, **options)
+                if getattr(embedder, "dimensions", vector.dimensions) not in (vector.dimensions, None):
+                    embedder = resolve_embedder(vector.model_name, **{"dimensions": vector.dimensions, **options})
+                return embedder
+        break
+    raise UsageError(f"cannot tell which embedder made the vectors in {vector_field!r}; give --embedder NAME")
+
+
+command("search", "search a store by meaning: the records nearest a text, with scores and source text",
+        _configure_search)(search_command)
+
+
+# -- vectorknobs migrate -----------------------------------------------------------------------------------
+
+
+def _configure_migrate(parser: argparse.ArgumentParser) -> None:
+    _add_store_argument(parser, "--from", "source", "the store to copy from")
+    _add_store_argument(parser, "--to", "target", "the store to copy to")
+    parser.add_argument("--checkpoint", metavar="PATH",
+                        help="progress file: an interrupted run continues from it when run again "
+                        "(default: .vectorknobs-migrate-<hash>.json here, removed when done)")
+    parser.add_argument("--batch-size", type=int, default=1000, help="records per batch; default: 1000")
+    parser.add_argument("--filter", metavar="JSON", help="copy only the records this filter (dict form) matches")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def default_checkpoint(source: str, target: str) -> str:
+    import hashlib
+
+    digest = hashlib.sha256(f"{source}\0{target}".encode()).hexdigest()[:12]
+    return f".vectorknobs-migrate-{digest}.json"
+
+
+def migrate_command(args: argparse.Namespace) -> int:
+    from vectorknobs.sync.migration import migrate_between_stores
+
+    where = _json_argument(args.filter, "--filter")
+    checkpoint = args.checkpoint or default_checkpoint(args.source, args.target)
+    try:
+        with _progress_bar("migrate") as bar:
+            result = _run_async(migrate_between_stores(args.source, args.target, args.batch_size, bar.update,
+                                                       query=where, checkpoint=checkpoint))
+    except KeyboardInterrupt:
+        print(f"{PROG}: progress saved in {checkpoint}; run the same command again to resume", file=sys.stderr)
+        raise
+    if args.json:
+        print_json({"from": _redacted(args.source), "to": _redacted(args.target), **result.to_dict()})
+    else:
+        resumed = f" (resumed after {result.resumed_after!r})" if result.resumed_after else ""
+        print(f"copied {result.written_records} of {result.total_records} records{resumed} in {result.elapsed:.2f}s")
+    return _report_failures(result.errors)
+
+
+command("migrate", "copy records and vectors from one store to another, resumably", _configure_migrate)(
+    migrate_command
+)
+
+
+# -- vectorknobs sync --------------------------------------------------------------------------------------
+
+
+def _configure_sync(parser: argparse.ArgumentParser) -> None:
+    _add_store_argument(parser)
+    _add_embedder_arguments(parser, "hash")
+    parser.add_argument("--text-field", action="append", dest="text_fields", metavar="FIELD",
+                        help="a field the vectors are made from (repeatable, in order); default: text")
+    parser.add_argument("--vector-field", default="embedding", help="default: embedding")
+    parser.add_argument("--batch-size", type=int, default=100, help="records embedded per call; default: 100")
+    parser.add_argument("--filter", metavar="JSON", help="sync only the records this filter (dict form) matches")
+    parser.add_argument("--force", action="store_true", help="re-embed every record, current or not")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def sync_command(args: argparse.Namespace) -> int:
+    from vectorknobs.connect import connect
+    from vectorknobs.sync.synchronizer import VectorTextSynchronizer
+
+    where = _json_argument(args.filter, "--filter")
+    options = _embedder_options(args.embedder_option)
+
+    async def go() -> Any:
+        from vectorknobs.embedders import resolve_embedder
+
+        async with connect(args.store) as store:
+            sync = VectorTextSynchronizer(store, resolve_embedder(args.embedder, **options),
+                                          args.text_fields or ["text"], args.vector_field, batch_size=args.batch_size)
+            with _progress_bar("sync") as bar:
+                return await sync.bulk_sync(where, force=args.force, progress_callback=bar.update)
+
+    result = _run_async(go())
+    if args.json:
+        print_json({"store": _redacted(args.store), **result.to_dict()})
+    else:
+        print(f"examined {result.examined} records: {result.embedded} re-embedded, {result.current} current, "
+              f"{len(result.failed_ids)} failed, in {result.elapsed:.2f}s")
+    return _report_failures(result.failures)
+
+
+command("sync", "re-embed the records whose text changed since their vector was made", _configure_sync)(
+    sync_command
+)
+
+
+def _report_failures(failures: Sequence[Any]) -> int:
+    for failure in failures[:10]:
+        print(f"{PROG}: failed: {', '.join(failure.ids[:3])}{' ...' if len(failure.ids) > 3 else ''}: "
+              f"{failure.kind}: {failure.error}", file=sys.stderr)
+    if len(failures) > 10:
+        print(f"{PROG}: ... and {len(failures) - 10} more failures (see --json)", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _redacted(url: str) -> str:
+    from vectorknobs.config import parse_config
+
+    try:
+        return parse_config(url).redacted()
+    except VectorknobsError:
+        return url
 
 
 if __name__ == "__main__":
