@@ -38,7 +38,7 @@ from vectorknobs import (
     VectorStore,
     WriteMode,
 )
-from vectorknobs._fs import DirectoryLock
+from vectorknobs._fs import DirectoryLock, remove_temp_files
 from vectorknobs.filters import Filter
 from vectorknobs.metrics import exact_scores
 
@@ -110,6 +110,7 @@ class FaissStore(VectorStore):
         self._db.open()
         (self.path / INDEX_DIR).mkdir(exist_ok=True)
         for column in self._db.columns.values():
+            remove_temp_files(self._index_path(column))  # partial copies of a save a crash cut short
             self._indexes[column.name] = self._load_index(column)
 
     async def _close(self) -> None:
