@@ -12,6 +12,7 @@ import asyncio
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -119,14 +120,33 @@ async def superuser(embedded_server: EmbeddedServer) -> AsyncIterator[asyncpg.Co
     await conn.close()
 
 
-@pytest.fixture
-def private_server() -> Iterator[EmbeddedServer]:
-    """An embedded server of this test's own, to stop and restart at will."""
-    root = scratch_dir("vkpg-private-")
+@pytest.fixture(scope="session")
+def cluster_template() -> Iterator[Path]:
+    """A stopped, freshly created cluster that ``server_root`` copies (cheaper than initdb per test)."""
+    root = scratch_dir("vkpg-template-")
     server = EmbeddedServer(root / "pg")
-    yield server
-    server.stop("immediate")
+    server.start()
+    server.stop()
+    yield server.data
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def server_root(cluster_template: Path) -> Iterator[Path]:
+    """The directory of an embedded server of this test's own (``pgvector+embedded://<it>``), holding a copy
+    of the template cluster; stopped and removed afterwards."""
+    root = scratch_dir("vkpg-own-") / "pg"
+    root.mkdir(mode=0o755)
+    subprocess.run(["cp", "-a", str(cluster_template), str(root / "data")], check=True)
+    yield root
+    EmbeddedServer(root).stop("immediate")
+    shutil.rmtree(root.parent, ignore_errors=True)
+
+
+@pytest.fixture
+def private_server(server_root: Path) -> EmbeddedServer:
+    """An embedded server of this test's own, to stop and restart at will."""
+    return EmbeddedServer(server_root)
 
 
 @pytest_asyncio.fixture

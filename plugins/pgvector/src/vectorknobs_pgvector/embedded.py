@@ -72,9 +72,23 @@ class EmbeddedServer:
 
     # -- lifecycle --------------------------------------------------------------------------------
     def is_running(self) -> bool:
-        if not (self.data / "PG_VERSION").exists():
+        """Is the postmaster of ``postmaster.pid`` alive? A killed one that nobody reaped (a zombie, common in
+        containers whose init does not reap) counts as dead, although ``pg_ctl status`` would say running."""
+        try:
+            pid = int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
             return False
-        return self._pg("pg_ctl", "status", "-D", str(self.data), check=False).returncode == 0
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass  # alive, run by another user
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return True  # no /proc (macOS): the signal test has to do
+        return state not in ("Z", "X")
 
     def start(self) -> None:
         """Create the cluster if needed and start it, unless it is already running (then join it)."""
@@ -84,6 +98,10 @@ class EmbeddedServer:
         if self.is_running():
             return
         sockets = self.socket_dir
+        # Lock files left by a killed server: PostgreSQL would take a zombie's pid in them for a live server
+        # and refuse to start. (Live children holding its shared memory still stop the start, as they must.)
+        for stale in (self.data / "postmaster.pid", sockets / f".s.PGSQL.{PORT}.lock", sockets / f".s.PGSQL.{PORT}"):
+            stale.unlink(missing_ok=True)
         if sockets != self.data:
             sockets.mkdir(mode=0o700, exist_ok=True)
             self._give(sockets)
@@ -110,12 +128,14 @@ class EmbeddedServer:
     def _prepare_root(self) -> None:
         if not self.root.is_absolute():
             raise ConfigError(f"the embedded server's directory must be an absolute path, got {self.root}")
+        account = self._server_account()
+        if account is not None:  # before creating anything: never leave directories where it cannot run
+            _check_reachable(self.root, account, "its data directory")
         created = not self.root.exists()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise StoreError(f"cannot create the embedded server's directory {self.root}: {err}") from err
-        account = self._server_account()
         if account is not None:
             if created or self.root.stat().st_uid == 0:
                 os.chown(self.root, account.uid, account.gid)
