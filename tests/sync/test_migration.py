@@ -3,6 +3,7 @@ checkpoints that survive Ctrl-C and kill -9, records a target refuses, and a tar
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -40,8 +41,11 @@ async def test_add_vectors_to_existing_in_place(store: vk.VectorStore, kit: Any)
         progress_callback=lambda done, total: calls.append((done, total)))
     assert isinstance(result, MigrationResult)
     assert (result.total_records, result.processed_records, result.written_records) == (251, 251, 250)
-    assert result.done and not result.ok and result.failed_ids == ["no-text"]
-    assert calls[-1] == (251, 251) and [c[0] for c in calls] == sorted(c[0] for c in calls)
+    assert result.done
+    assert not result.ok
+    assert result.failed_ids == ["no-text"]
+    assert calls[-1] == (251, 251)
+    assert [c[0] for c in calls] == sorted(c[0] for c in calls)
     sync = VectorTextSynchronizer(store, embedder, ["title", "body"])
     assert all(sync.is_current(r) for r in (await kit.all_records(store)).values() if r.key != "no-text")
     again = await VectorMigration(store).add_vectors_to_existing(["title", "body"], embedding_fn=embedder)
@@ -52,8 +56,10 @@ async def test_add_vectors_to_existing_in_place(store: vk.VectorStore, kit: Any)
 async def test_records_without_text_are_reported(store: vk.VectorStore, kit: Any) -> None:
     await store.bulk_create([*kit.docs(3), vk.Record({"body": 5}, id="number")])
     result = await VectorMigration(store).add_vectors_to_existing(["body"], embedding_fn="hash")
-    assert result.done and not result.ok
-    assert result.failed_ids == ["number"] and result.errors[0].kind == "SourceTextError"
+    assert result.done
+    assert not result.ok
+    assert result.failed_ids == ["number"]
+    assert result.errors[0].kind == "SourceTextError"
     assert result.written_records == 3
 
 
@@ -77,11 +83,13 @@ async def test_migrate_between_stores_copies_everything_exactly(tmp_path: Path, 
         seen: list[int] = []
         result = await migrate_between_stores(source, target, batch_size=500,
                                               progress_callback=lambda done, total: seen.append(done))
-        assert result.ok and (result.total_records, result.written_records) == (2345, 2345)
+        assert result.ok
+        assert (result.total_records, result.written_records) == (2345, 2345)
         assert seen == [500, 1000, 1500, 2000, 2345]
         assert await kit.all_records(target) == await kit.all_records(source)
         hits = await target.vector_search(vector_records(1)[0]["embedding"], k=1)
-        assert hits[0].id == "r000000" and hits[0].source_text == "document 0"
+        assert hits[0].id == "r000000"
+        assert hits[0].source_text == "document 0"
         # again, into a target that holds them already: replaced by id, never duplicated
         assert (await migrate_between_stores(source, target, query=vk.where("n", "lt", 10))).written_records == 10
         assert await target.count() == 2345
@@ -93,8 +101,10 @@ async def test_a_record_the_target_refuses_is_isolated_and_reported(tmp_path: Pa
         records[137]["sparse"] = vk.SparseVectorField({1: 0.5})  # faiss cannot store sparse vectors
         await source.bulk_create(records)
         result = await migrate_between_stores(source, target, batch_size=100)
-        assert result.done and not result.ok
-        assert result.failed_ids == ["r000137"] and result.errors[0].kind == "CapabilityError"
+        assert result.done
+        assert not result.ok
+        assert result.failed_ids == ["r000137"]
+        assert result.errors[0].kind == "CapabilityError"
         assert await target.count() == 299
 
 
@@ -106,10 +116,10 @@ async def test_a_checkpoint_belongs_to_one_migration(tmp_path: Path) -> None:
             "kind": "copy", "source": "faiss:///elsewhere", "target": b.config.redacted(), "query": None},
             "state": {"after": "r000003", "processed_records": 4, "written_records": 4, "skipped_records": 0,
                       "errors": []}}))
-        with pytest.raises(vk.CheckpointError, match="belongs to another migration.*source"):
+        with pytest.raises(vk.CheckpointError, match=r"belongs to another migration.*source"):
             await migrate_between_stores(a, b, checkpoint=checkpoint)
         checkpoint.write_text("{not json")
-        with pytest.raises(vk.CheckpointError, match="cannot read migration checkpoint.*delete it to start over"):
+        with pytest.raises(vk.CheckpointError, match=r"cannot read migration checkpoint.*delete it to start over"):
             await migrate_between_stores(a, b, checkpoint=checkpoint)
 
 
@@ -140,13 +150,15 @@ async def test_a_target_failing_mid_run_stops_resumably_and_loses_nothing(tmp_pa
                                                      r"resume after 'r000\d+'") as info:
             await VectorMigration(source, target).migrate_between_stores(batch_size=100, checkpoint=checkpoint)
         partial = info.value.result
-        assert isinstance(partial, MigrationResult) and not partial.done
+        assert isinstance(partial, MigrationResult)
+        assert not partial.done
         assert partial.written_records == 400 == await target.count()
         saved = json.loads(checkpoint.read_text())["state"]
         assert saved["after"] == "r000399"
         FailingTarget.ok_writes = 1000  # the server is back
         result = await VectorMigration(source, target).migrate_between_stores(batch_size=100, checkpoint=checkpoint)
-        assert result.ok and result.resumed_after == "r000399"
+        assert result.ok
+        assert result.resumed_after == "r000399"
         assert (result.processed_records, result.written_records) == (1000, 1000)
         assert not checkpoint.exists()
         assert await kit.all_records(target) == await kit.all_records(source)
@@ -162,6 +174,12 @@ def start_migration(source: str, target: str, checkpoint: Path) -> subprocess.Po
          "--checkpoint", str(checkpoint)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
+def wait_for_first_checkpoint(process: subprocess.Popen[str], checkpoint: Path) -> None:
+    deadline = time.monotonic() + 60
+    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
 async def test_an_interrupted_migration_process_resumes_with_nothing_lost_or_duplicated(
@@ -172,9 +190,7 @@ async def test_an_interrupted_migration_process_resumes_with_nothing_lost_or_dup
         for start in range(0, 6000, 2000):
             await source.bulk_create(vector_records(2000, start=start))
     process = start_migration(source_url, pg_url, checkpoint)
-    deadline = time.monotonic() + 60
-    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    await asyncio.to_thread(wait_for_first_checkpoint, process, checkpoint)
     assert process.poll() is None, f"the migration ended before it could be interrupted: {process.communicate()}"
     process.send_signal(how)
     _, stderr = process.communicate(timeout=60)
@@ -190,7 +206,8 @@ async def test_an_interrupted_migration_process_resumes_with_nothing_lost_or_dup
     resumed = start_migration(source_url, pg_url, checkpoint)
     stdout, stderr = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, stderr
-    assert "copied" in stdout and "(resumed after 'r00" in stdout
+    assert "copied" in stdout
+    assert "(resumed after 'r00" in stdout
     assert not checkpoint.exists()
     async with vk.connect(source_url) as source, vk.connect(pg_url) as target:
         assert await target.count() == 6000

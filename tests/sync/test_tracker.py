@@ -25,7 +25,8 @@ async def test_plain_writes_are_re_embedded_when_their_text_changes(store: vk.Ve
         await store.bulk_create(kit.docs(3))  # created without vectors: embedded by the tracker
         assert len(embedder.texts) == 3
         record = await store.read("d00001")
-        assert record is not None and sync.is_current(record)
+        assert record is not None
+        assert sync.is_current(record)
         record["n"] = 7  # no source field changed: no embedding
         await store.update(record)
         assert len(embedder.texts) == 3
@@ -33,7 +34,8 @@ async def test_plain_writes_are_re_embedded_when_their_text_changes(store: vk.Ve
         await store.upsert(record)
         assert embedder.texts[-1] == "title 1\na new body"
         stored = await store.read("d00001")
-        assert stored is not None and stored["n"] == 7
+        assert stored is not None
+        assert stored["n"] == 7
         assert stored.fields["embedding"].content_hash == content_hash("title 1\na new body")
         assert tracker.result.embedded == 4
         assert tracker.tracked_fields == {"embedding": ("title", "body")}
@@ -53,9 +55,12 @@ async def test_several_vector_fields_and_only_the_tracked_store(store: vk.Vector
         await other.create(vk.Record({"title": "t", "body": "b"}, id="x"))
         await store.create(vk.Record({"unrelated": True}, id="no-text"))  # no tracked text: left alone
         stored, untouched = await store.read("x"), await other.read("x")
-    assert stored is not None and untouched is not None
-    assert stored.fields["title_vec"].dimensions == 16 and stored.fields["body_vec"].dimensions == 24
-    assert "title_vec" not in untouched and "body_vec" not in untouched
+    assert stored is not None
+    assert untouched is not None
+    assert stored.fields["title_vec"].dimensions == 16
+    assert stored.fields["body_vec"].dimensions == 24
+    assert "title_vec" not in untouched
+    assert "body_vec" not in untouched
 
 
 async def test_a_failed_re_sync_is_reported_and_the_record_stays_findable(store: vk.VectorStore, kit: Any) -> None:
@@ -155,7 +160,8 @@ async def test_a_third_party_store_is_tracked_without_doing_anything(tmp_path: P
             with ChangeTracker(VectorTextSynchronizer(store, "hash", "body")):
                 await store.create(vk.Record({"body": "tracked by the core, not the store"}, id="a"))
             stored = await store.read("a")
-        assert stored is not None and stored.fields["embedding"].model_name == "hash"
+        assert stored is not None
+        assert stored.fields["embedding"].model_name == "hash"
         assert not any(name.startswith("vectorknobs-change-tracker") for name, _ in get_registry().write_listeners())
     finally:
         sys.modules.pop("vk_sync_dictstore", None)

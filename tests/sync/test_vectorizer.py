@@ -115,7 +115,8 @@ async def test_failures_that_outlast_the_retries_are_reported_never_swallowed(
         async with vectorizer:
             await vectorizer.enqueue(f"d{i:05d}" for i in range(4))
     assert sorted(vectorizer.report.failed) == [f"d{i:05d}" for i in range(4)]
-    assert seen and seen[0].kind == "StoreError"
+    assert seen
+    assert seen[0].kind == "StoreError"
     assert any("could not vectorize" in r.message for r in caplog.records if r.levelno == logging.ERROR)
     assert FlakyStore.attempts == 2  # bounded: max_retries attempts, no more
     # the failed ids are saved with the queue, and tried again at the next start, once the store works again
@@ -124,7 +125,8 @@ async def test_failures_that_outlast_the_retries_are_reported_never_swallowed(
     async with IncrementalVectorizer(store, embedding_fn="hash", text_fields="body", queue_path=queue, max_wait=0) \
             as again:
         await again.flush()
-    assert again.report.embedded == 4 and not queue.exists()
+    assert again.report.embedded == 4
+    assert not queue.exists()
 
 
 async def test_bad_records_fail_at_once_and_the_others_go_on(store: vk.VectorStore, kit: Any) -> None:
@@ -156,12 +158,14 @@ async def test_stop_without_draining_saves_the_queue_and_start_resumes_it(kit: A
         release.set()
         report = await stopping
         assert report.embedded == 10  # the batch in hand was finished
-        assert report.pending == [f"d{i:05d}" for i in range(10, 30)] and report.saved_to == str(queue)
+        assert report.pending == [f"d{i:05d}" for i in range(10, 30)]
+        assert report.saved_to == str(queue)
         second = IncrementalVectorizer(store, embedding_fn=vk.HashingEmbedder(8), text_fields="body",
                                        queue_path=queue, max_wait=0)
         async with second:
             await second.flush()
-        assert second.report.embedded == 20 and not queue.exists()
+        assert second.report.embedded == 20
+        assert not queue.exists()
         assert all("embedding" in r for r in (await kit.all_records(store)).values())
 
 
@@ -201,10 +205,14 @@ async def test_an_exception_in_the_body_stops_without_draining(kit: Any, tmp_pat
         await store.bulk_create(kit.docs(3))
         vectorizer = IncrementalVectorizer(store, embedding_fn="hash", text_fields="body", max_wait=5,
                                            batch_size=50, queue_path=queue)
-        with pytest.raises(RuntimeError, match="application failed"):
+
+        async def application() -> None:
             async with vectorizer:
                 await vectorizer.enqueue(["d00000", "d00001", "d00002"])
                 raise RuntimeError("application failed")
+
+        with pytest.raises(RuntimeError, match="application failed"):
+            await application()
         assert sorted(json.loads(queue.read_text())["ids"]) == ["d00000", "d00001", "d00002"]
 
 

@@ -210,8 +210,8 @@ def _jsonl_records(content: str, source: str, text_field: str, size: int, overla
                 extra = {"chunk": n, "parent": record_id} if len(parts) > 1 else {}
                 records.append(Record({**data, **extra, text_field: part},
                                       id=f"{record_id}#{n}" if len(parts) > 1 else record_id))
-        except InvalidRecordError as err:
-            raise InvalidRecordError(f"{where}: {err}") from None
+        except ValidationError as err:  # a bad field name or value: say which line
+            raise type(err)(f"{where}: {err}") from None
     return records
 
 
