@@ -19,7 +19,7 @@ from vectorknobs import (
     VectorField,
 )
 from vectorknobs.codec import decode, encode
-from vectorknobs.names import MAX_ID_LENGTH, MAX_NAME_LENGTH, check_field_name, split_path
+from vectorknobs.names import MAX_ID_LENGTH, MAX_NAME_LENGTH, check_field_name, is_path_segment, split_path
 from vectorknobs.record import MISSING
 
 PARIS_SUMMER = timezone(timedelta(hours=2))
@@ -233,6 +233,19 @@ def test_longest_valid_name_and_odd_but_valid_names() -> None:
     record = Record({longest: 1, "A_1": 2, "x": 3, "ID": 4, "id_": 5})
     assert record[longest] == 1
     assert record["ID"] == 4
+
+
+@pytest.mark.parametrize(("key", "segment"), [
+    ("rank", True), ("0", True), ("a-b_c", True), ("x" * 63, True), ("x" * 64, False), ("a.b", False), ("", False),
+    ("-a", False), ("a b", False), ("$ne", False), ("a:b", False), ("ü", False),
+])
+def test_is_path_segment_agrees_with_split_path(key: str, segment: bool) -> None:
+    assert is_path_segment(key) is segment
+    try:
+        parsed: tuple[str, ...] | None = split_path(f"meta.{key}")
+    except InvalidNameError:
+        parsed = None
+    assert (parsed == ("meta", key)) is segment  # "a.b" parses, but as two segments
 
 
 def test_invalid_name_is_a_validation_error() -> None:

@@ -56,6 +56,15 @@ def split_path(path: object) -> tuple[str, ...]:
     return (head, *rest)
 
 
+def is_path_segment(key: str) -> bool:
+    """Can ``key`` (a key inside a nested dict value) be a segment of a filter path?
+
+    A store that flattens nested values for its engine's filters indexes only such keys: a filter can
+    name no other key, and one with a dot could collide with a deeper path.
+    """
+    return _SEGMENT.fullmatch(key) is not None
+
+
 def check_record_id(record_id: object) -> str:
     """Return ``record_id`` if it is a usable id: a non-empty string without control characters."""
     if not isinstance(record_id, str):
