@@ -4,7 +4,8 @@
     nox -s plugin-faiss          # a venv holding ONLY the core and vectorknobs-faiss (+ its test extra)
     nox -s example_plugin lint   # the third-party example plugin; ruff
 
-A ``plugin-<name>`` session exists for every ``plugins/<name>/pyproject.toml`` (not ``plugins/_template``).
+A ``plugin-<name>`` session exists for every ``plugins/<name>/pyproject.toml`` (not ``plugins/_template``), and an
+``embedder-<name>`` session for every ``embedders/<name>/pyproject.toml``.
 Each installs the core and that one plugin from their folders, not editable, so a plugin that imports
 another plugin or leans on an undeclared dependency fails here. Arguments after ``--`` go to pytest.
 """
@@ -26,6 +27,11 @@ DEV_REQUIREMENTS = ROOT / "requirements-dev.txt"
 def plugin_dirs() -> list[Path]:
     """Every first-party plugin: a folder under plugins/ with a pyproject, not starting with ``_``."""
     return sorted(p.parent for p in (ROOT / "plugins").glob("*/pyproject.toml") if not p.parent.name.startswith("_"))
+
+
+def embedder_dirs() -> list[Path]:
+    """Every first-party embedder distribution: a folder under embedders/ with a pyproject."""
+    return sorted(p.parent for p in (ROOT / "embedders").glob("*/pyproject.toml"))
 
 
 def with_test_extra(project: Path) -> str:
@@ -62,6 +68,20 @@ for _plugin in plugin_dirs():
     _plugin_session(_plugin)
 
 
+def _embedder_session(embedder: Path) -> None:
+    @nox.session(name=f"embedder-{embedder.name}")
+    def session_for_embedder(session: nox.Session) -> None:
+        session.install(str(CORE), with_test_extra(embedder), dev_requirement("pytest-timeout"))
+        session.chdir(embedder)
+        run_pytest(session, embedder / "tests")
+
+    session_for_embedder.__doc__ = f"Tests of vectorknobs-{embedder.name}, in a venv with only the core and it."
+
+
+for _embedder in embedder_dirs():
+    _embedder_session(_embedder)
+
+
 @nox.session
 def example_plugin(session: nox.Session) -> None:
     """The third-party example plugin, installed like any user would, passes its conformance tests."""
@@ -88,6 +108,7 @@ def types(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The repository's test suite with the core and every first-party plugin installed."""
-    session.install(f"{CORE}[testing]", *(with_test_extra(p) for p in plugin_dirs()), dev_requirement("pytest-timeout"))
+    session.install(f"{CORE}[testing]", *(with_test_extra(p) for p in [*plugin_dirs(), *embedder_dirs()]),
+                    dev_requirement("pytest-timeout"))
     session.chdir(ROOT)
     run_pytest(session)

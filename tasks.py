@@ -2,7 +2,7 @@
 """The project's two entry points, runnable on a fresh machine with only Python 3.11+.
 
     python3 tasks.py quickstart   # set up .venv and run the quickstart on the embedded default store
-    python3 tasks.py test         # set up .venv with every plugin and run lint, types and the whole suite
+    python3 tasks.py test         # set up .venv with every plugin and embedder, run lint, types and the whole suite
 
 Everything is installed into ./.venv from the project's own files; nothing else is assumed.
 """
@@ -28,6 +28,14 @@ def plugin_dirs() -> list[Path]:
     return sorted(p.parent for p in (ROOT / "plugins").glob("*/pyproject.toml") if not p.parent.name.startswith("_"))
 
 
+def embedder_dirs() -> list[Path]:
+    """Every first-party embedder distribution (a folder under embedders/ with a pyproject).
+
+    Only the dev venv gets them: they bring model runtimes (torch), which the quickstart does not need.
+    """
+    return sorted(p.parent for p in (ROOT / "embedders").glob("*/pyproject.toml"))
+
+
 def run(*args: str | Path, **env: str) -> None:
     print("+", " ".join(str(a) for a in args), flush=True)
     subprocess.run([str(a) for a in args], check=True, cwd=ROOT, env={**os.environ, **env})
@@ -38,13 +46,14 @@ def ensure_venv(*, dev: bool) -> None:
         print(f"creating {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     wanted = ["-e", str(ROOT / "core") + ("[testing]" if dev else "")]
-    for plugin in plugin_dirs():
-        wanted += ["-e", str(plugin) + ("[test]" if dev and _has_extra(plugin, "test") else "")]
+    projects = plugin_dirs() + (embedder_dirs() if dev else [])
+    for project in projects:
+        wanted += ["-e", str(project) + ("[test]" if dev and _has_extra(project, "test") else "")]
     if dev:
         wanted += ["-r", str(REQUIREMENTS)]
     stamp = VENV / f".installed-{'dev' if dev else 'run'}"
     digest = hashlib.sha256(" ".join(wanted).encode() + b"".join(
-        (p / "pyproject.toml").read_bytes() for p in [ROOT / "core", *plugin_dirs()]
+        (p / "pyproject.toml").read_bytes() for p in [ROOT / "core", *projects]
     ) + (REQUIREMENTS.read_bytes() if dev else b"")).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return

@@ -185,7 +185,7 @@ class VectorMigration:
             return batch
 
         async def write_in_place(batch: _Batch) -> int:
-            part = await retrying(lambda: sync._write_back(batch.todo), "writing vectors", RETRIES, BACKOFF)
+            part = await retrying(lambda: sync._write_back(batch.todo, force), "writing vectors", RETRIES, BACKOFF)
             return part.embedded
 
         return await self._run(job, query, batch_size, embed_batch, write_in_place if self.in_place else None,

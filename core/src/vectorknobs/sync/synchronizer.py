@@ -209,7 +209,7 @@ class VectorTextSynchronizer:
 
         async def write_batch(item: tuple[list[tuple[Record, str]], SyncResult]) -> None:
             todo, part = item
-            part.add(await self._write_back(todo))
+            part.add(await self._write_back(todo, force))
             result.add(part)
             if progress_callback is not None:
                 progress_callback(result.examined, total)
@@ -240,7 +240,7 @@ class VectorTextSynchronizer:
         part.embed_seconds = await self._embed_into(todo)
         return todo, part
 
-    async def _write_back(self, todo: list[tuple[Record, str]]) -> SyncResult:
+    async def _write_back(self, todo: list[tuple[Record, str]], force: bool = False) -> SyncResult:
         """Store the new vectors on the records as they are *now*, skipping any whose text changed meanwhile.
 
         Re-reading first keeps other fields written meanwhile, and never stores a vector of text that is
@@ -258,7 +258,7 @@ class VectorTextSynchronizer:
                 if now is None or _hash_of(now, self.text_fields) != text_hash:
                     del made[record_id]
                     part.changed_meanwhile.append(record_id)
-                elif self.is_current(now):
+                elif not force and self.is_current(now):
                     del made[record_id]
                     part.current += 1  # someone else stored this very vector meanwhile
                 else:

@@ -55,6 +55,8 @@ class SentenceTransformerEmbedder:
 
     def __call__(self, texts: list[str]) -> FloatArray:
         model = self._load()
+        if not texts:
+            return np.zeros((0, self._dimensions or 0), dtype=np.float32)
         out = model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
                            normalize_embeddings=self.normalize, show_progress_bar=False)
         return np.asarray(out, dtype=np.float32).reshape(len(texts), -1)
