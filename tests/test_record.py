@@ -121,6 +121,15 @@ def test_round_trip_keeps_vectors_bit_exact_and_their_metadata() -> None:
     assert sparse.dimensions == 30
 
 
+def test_vector_field_without_its_value_comes_back_with_the_value_given_back() -> None:
+    vector = rich_record().fields["embedding"]
+    assert isinstance(vector, VectorField)
+    data = vector.to_dict(with_value=False)
+    assert "value" not in data
+    assert data["dimensions"] == vector.dimensions
+    assert Field.from_dict("embedding", {**data, "value": vector.value}) == vector
+
+
 def test_json_form_is_plain_json() -> None:
     text = rich_record().to_json()
     data = json.loads(text)

@@ -206,9 +206,14 @@ class VectorField(Field):
         assert isinstance(clone, VectorField)
         return clone
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, with_value: bool = True) -> dict[str, Any]:
+        """The JSON-safe form; ``with_value=False`` leaves out the vector (a store that keeps vectors in its
+        engine stores the rest beside them and passes the vector back as ``value`` to ``from_dict``)."""
         data = super().to_dict()
-        data["value"] = self.value.tolist()  # float32 -> float64 -> float32 is exact
+        if with_value:
+            data["value"] = self.value.tolist()  # float32 -> float64 -> float32 is exact
+        else:
+            del data["value"]
         data["dimensions"] = self.dimensions
         for key in ("source_field", "model_name", "model_version", "content_hash"):
             if getattr(self, key) is not None:
