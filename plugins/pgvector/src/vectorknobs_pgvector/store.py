@@ -449,6 +449,10 @@ class PgvectorStore(VectorStore):
         """The vector indexes this store searches with."""
         return sorted(self._indexes.values(), key=lambda i: (i.field, i.metric.value))
 
+    def index_info(self) -> dict[str, dict[str, Any]]:
+        """``{"<field>/<metric>": {"kind": "hnsw", "m": 16, ...}}`` for every vector index."""
+        return {f"{i.field}/{i.metric.value}": i.describe() for i in self.indexes()}
+
     async def create_index(
         self, vector_field: str = DEFAULT_VECTOR_FIELD, kind: str = "auto", metric: DistanceMetric | str | None = None,
         *, m: int | None = None, ef_construction: int | None = None, lists: int | None = None,
