@@ -4,10 +4,10 @@ them, no leftovers."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,8 +46,13 @@ async def check_consistent(path: Path, expected: dict[str, vk.Record] | None = N
         for own in (r for r in found.values() if r["n"] % 37 == 0):  # each record finds itself
             hits = await store.vector_search(own["embedding"], k=1)
             assert hits[0].id == own.key
-    assert list(path.rglob("*.tmp")) == []
+    assert leftovers(path) == []
     return found
+
+
+def leftovers(path: Path) -> list[Path]:
+    """Temporary files of interrupted saves."""
+    return list(path.rglob("*.tmp"))
 
 
 def initial(count: int) -> dict[str, vk.Record]:
@@ -92,7 +97,7 @@ async def test_sigkill_at_random_moments_of_a_write_loop(store_dir: Path) -> Non
         assert proc.stdout is not None
         first = proc.stdout.readline()  # the first commit: the child is past its imports and open
         assert first.startswith("committed"), proc.stderr.read() if proc.stderr else ""
-        time.sleep(delay)
+        await asyncio.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate(timeout=60)
         acknowledged = max(int(line.split()[1]) for line in [first, *out.splitlines()])
@@ -173,7 +178,7 @@ async def test_full_disk_during_writes_and_saves(tiny_disk: Path) -> None:
         with pytest.raises(vk.StoreError, match="previous copy is intact"):
             await store.save_indexes()
         assert index_file.read_bytes() == saved
-        assert list(path.rglob("*.tmp")) == []
+        assert leftovers(path) == []
         assert await store.count() == 200
         assert (await store.read("r150")) == record(150)
         assert (await store.vector_search(record(150)["embedding"], k=1))[0].id == "r150"

@@ -298,22 +298,27 @@ class FaissStore(VectorStore):
                     self._catch_up(index, column, live)
                     return index
                 logger.info("faiss index %s was built with other settings; rebuilding it", path)
-        return self._build_index(column, live)
+        return self._build_index(column)
 
     def _fits(self, index: FieldIndex, column: VectorColumn, n: int) -> bool:
         wanted = self._plan(column, n)
         fixed = bool(self.settings["nlist"])
         return still_fits(index.spec, index.trained_on, wanted, n, fixed) and not index.needs_compaction
 
-    def _build_index(self, column: VectorColumn, live: Labels) -> FieldIndex:
+    def _build_index(self, column: VectorColumn) -> FieldIndex:
+        """The planned index over every vector stored now (one consistent read of the table).
+
+        Writes may commit while it builds: the caller catches the result up under the write lock. It
+        must not be caught up against an earlier list of labels, which would take vectors written in
+        between for deleted ones (and HNSW never forgets a deleted label).
+        """
+        live = self._db.labels(column)
         spec = self._plan(column, len(live))
         train = None
         if spec.training_size:
             sample = np.random.default_rng(0).choice(live, min(len(live), _TRAIN_SAMPLE), replace=False)
             _, train = self._db.vectors(column, np.sort(sample))
-        index = FieldIndex.build(spec, len(live), train, self._db.vector_batches(column, _BATCH))
-        self._catch_up(index, column, live)
-        return index
+        return FieldIndex.build(spec, len(live), train, self._db.vector_batches(column, _BATCH))
 
     def _catch_up(self, index: FieldIndex, column: VectorColumn, live: Labels) -> None:
         """Make ``index`` hold exactly the ``live`` labels (adding vectors it lacks from SQLite)."""
@@ -343,8 +348,7 @@ class FaissStore(VectorStore):
     async def _rebuild(self, column: VectorColumn) -> None:
         """Build the planned index from a snapshot of the records while the old one serves, then swap."""
         try:
-            live = await asyncio.to_thread(self._db.labels, column)
-            built = await asyncio.to_thread(self._build_index, column, live)
+            built = await asyncio.to_thread(self._build_index, column)
             async with self._write_lock:
                 if self._closed or self._db.columns.get(column.name) != column:
                     return  # closed or dropped meanwhile
