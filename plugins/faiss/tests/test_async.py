@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import vectorknobs as vk
-from conftest import clustered, records
+from faiss_helpers import clustered, records
 
 pytestmark = pytest.mark.asyncio
 

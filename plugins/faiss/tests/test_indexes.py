@@ -10,7 +10,7 @@ import faiss
 import numpy as np
 import pytest
 import vectorknobs as vk
-from conftest import clustered, exact_ids, mean_recall, records
+from faiss_helpers import clustered, exact_ids, mean_recall, records
 
 pytestmark = pytest.mark.asyncio
 
