@@ -300,8 +300,15 @@ def as_vector(
     return vector
 
 
-def _all_slots(cls: type) -> list[str]:
-    return [slot for klass in cls.__mro__ for slot in getattr(klass, "__slots__", ())]
+_SLOTS: dict[type, tuple[str, ...]] = {}
+
+
+def _all_slots(cls: type) -> tuple[str, ...]:
+    """Every slot of ``cls`` and its bases (cached: every record copy and comparison asks)."""
+    slots = _SLOTS.get(cls)
+    if slots is None:
+        slots = _SLOTS[cls] = tuple(slot for klass in cls.__mro__ for slot in getattr(klass, "__slots__", ()))
+    return slots
 
 
 def _copy_value(value: Any) -> Any:
