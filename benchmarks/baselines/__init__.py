@@ -7,6 +7,9 @@ given by dotted path (``--raw mypkg.mybaseline``), that defines::
     REQUIRES = ("faiss",)                    # modules it imports (a clear error when missing)
     SCHEMES = ("faiss",)                     # store schemes it is the raw client of: the store/raw
                                              # targets apply only to runs against those stores
+    TARGETS = (("insert", "bulk insert store/raw", "insert_records_per_second", ">=", 0.85),)
+                                             # optional: (id, what, ratio key, op, threshold) replacing
+                                             # the default targets (see runner.targets)
 
     def create(ctx: benchmarks.sides.SideContext) -> benchmarks.sides.Side:
         ...
@@ -34,7 +37,7 @@ from types import ModuleType
 
 from benchmarks.sides import Side, SideContext
 
-BUILTIN = ("faiss",)
+BUILTIN = ("faiss", "pgvector", "langchain_postgres")
 
 
 class BaselineError(RuntimeError):

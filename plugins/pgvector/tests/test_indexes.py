@@ -214,3 +214,23 @@ async def test_filtered_search_returns_k_whenever_k_rows_match(statement_log: An
                 few = await store.vector_search(query, k=10, metric=metric, filter={"rank": {"$lt": 3}})
                 assert sorted(h.id for h in few) == ["r0", "r1", "r2"]  # fewer match than k: all of them
                 assert await store.vector_search(query, k=10, metric=metric, filter={"category": "none"}) == []
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "dot_product"])
+async def test_index_searches_report_the_exact_scores(table_url: str, records: Records, metric: str) -> None:
+    data = records(400, 16)
+    query = records(1, 16, seed=3)[0].fields["embedding"].value.astype(np.float64)
+    url = with_options(table_url, index="none", metric=metric)
+    async with vk.connect(url) as store:
+        assert isinstance(store, PgvectorStore)
+        await store.bulk_create(data)
+        await store.create_index("embedding", "hnsw")
+        with store.search_options(ef_search=400):
+            hits = await store.vector_search(query, k=20)
+    vectors = {r.key: r.fields["embedding"].value.astype(np.float64) for r in data}
+    for hit in hits:
+        v = vectors[hit.id]
+        exact = {"cosine": v @ query / (np.linalg.norm(v) * np.linalg.norm(query)), "dot_product": v @ query,
+                 "euclidean": 1 / (1 + np.linalg.norm(v - query))}[metric]
+        assert hit.score == pytest.approx(exact, rel=1e-5, abs=1e-6)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)

@@ -130,7 +130,7 @@ class EmbeddedServer:
             raise ConfigError(f"the embedded server's directory must be an absolute path, got {self.root}")
         account = self._server_account()
         if account is not None:  # before creating anything: never leave directories where it cannot run
-            _check_reachable(self.root, account, "its data directory")
+            _check_reachable(self.root.parent, account, "its data directory")
         created = not self.root.exists()
         try:
             self.root.mkdir(parents=True, exist_ok=True)

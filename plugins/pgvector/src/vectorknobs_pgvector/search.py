@@ -4,8 +4,10 @@ pgvector computes distances with float32 sums, so its order can differ from the 
 near ties. Every candidate row is therefore re-scored with ``vectorknobs.metrics.exact_scores`` and
 sorted by (score, id). An exact search fetches a few spare rows, and when rows beyond those could still
 tie with the k-th best (within pgvector's rounding), it fetches every row in that band: the result is
-then exactly the oracle's. An index search (HNSW, IVFFlat) is approximate by nature; when it finds fewer
-than k rows although more match (a selective filter), the search is repeated exactly.
+then exactly the oracle's. An index search (HNSW, IVFFlat) is approximate by nature: its rows are ranked by
+pgvector's own float32 distances (re-scored only when the index holds half-precision copies, whose distances
+are rounded); when it finds fewer than k rows although more match (a selective filter), the search is
+repeated exactly.
 """
 
 from __future__ import annotations
@@ -54,6 +56,19 @@ def rank(rows: Sequence[Any], field: str, query: FloatArray, metric: DistanceMet
         return []
     matrix = np.vstack([row[field] for row in rows])
     scores = exact_scores(matrix, query, metric)
+    order = sorted(range(len(rows)), key=lambda i: (-scores[i], rows[i]["id"]))
+    return [(rows[i], float(scores[i])) for i in order]
+
+
+def by_distance(rows: Sequence[Any], metric: DistanceMetric) -> list[tuple[Any, float]]:
+    """Rows with the scores of pgvector's distances (``_d``), best first, ties by id."""
+    if not rows:
+        return []
+    distances = np.array([row["_d"] for row in rows], dtype=np.float64)
+    if metric is DistanceMetric.COSINE:  # pgvector gives NaN for a zero vector, whose similarity is 0
+        scores = np.clip(metric.distance_to_score(np.nan_to_num(distances, nan=1.0)), -1.0, 1.0)
+    else:
+        scores = metric.distance_to_score(distances)
     order = sorted(range(len(rows)), key=lambda i: (-scores[i], rows[i]["id"]))
     return [(rows[i], float(scores[i])) for i in order]
 

@@ -429,7 +429,10 @@ class PgvectorStore(VectorStore):
             return rows
 
         rows = await self._run("vector search", fetch)
-        ranked = search.rank(rows, field, part.vector, metric)[:k]
+        if index is not None and not index.half:
+            ranked = search.by_distance(rows, metric)[:k]
+        else:
+            ranked = search.rank(rows, field, part.vector, metric)[:k]
         return [Hit(self._record(row), score) for row, score in ranked]
 
     # -- indexes --------------------------------------------------------------------------------------
