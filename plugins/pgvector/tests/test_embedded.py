@@ -144,3 +144,14 @@ async def test_a_data_directory_the_server_user_cannot_reach_is_refused() -> Non
         assert private.stat().st_mode & 0o777 == 0o700  # and nothing was opened up
     finally:
         private.rmdir()
+
+
+@pytest.fixture
+def private_root(root: Path) -> Path:
+    root.chmod(0o700)  # as tempfile.mkdtemp makes it
+    return root
+
+
+async def test_an_existing_private_directory_of_ours_is_handed_to_the_server(private_root: Path) -> None:
+    async with vk.connect(f"pgvector+embedded://{private_root}?table=docs") as store:
+        assert await store.count() == 0
