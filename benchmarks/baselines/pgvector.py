@@ -1,9 +1,10 @@
 """Raw asyncpg + pgvector: the table, index and queries the pgvector store uses, written by hand.
 
 Insert: ``copy_records_to_table`` (binary COPY, pgvector's own asyncpg codec) of each batch, with the record
-fields as one JSON document per row. Search: a prepared ``ORDER BY embedding <=> $1 LIMIT $2`` at the store's
-``ef_search`` (and iterative-scan setting); batches as concurrent queries over a pool of the store's size
-(the client has no batch search, like the store); filtered search with the category condition in SQL. Each
+fields as one JSON document per row. Search: ``ORDER BY embedding <=> $1 LIMIT $2`` prepared once on one
+connection, at the store's ``ef_search`` (and iterative-scan setting); batches as concurrent queries over a
+pool of the store's size (the client has no batch search, like the store); filtered search with the category
+condition in SQL, prepared the same way. Each
 search decodes the hits' fields, as an application would.
 
 Layouts (``--raw-option layout=...``):
@@ -107,6 +108,8 @@ class PgvectorBaseline:
         self.pool: Any = None
         self.table = ""
         self.sql: dict[str, str] = {}
+        self.conn: Any = None
+        self.prepared: dict[str, Any] = {}
         self.rows = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -151,6 +154,10 @@ class PgvectorBaseline:
             "search": f"SELECT id, {fields} FROM {self.table} ORDER BY embedding {op} $1 LIMIT $2",
             "filtered": f"SELECT id, {fields} FROM {self.table} WHERE {condition} ORDER BY embedding {op} $1 LIMIT $2",
         }
+        # one query at a time: one connection, each statement prepared once
+        self.conn = await asyncpg.connect(server_settings=settings, **kwargs)
+        await register_vector(self.conn)
+        self.prepared = {key: await self.conn.prepare(sql) for key, sql in self.sql.items()}
 
     async def _build_index(self, conn: Any) -> None:
         spec = self.spec
@@ -164,6 +171,8 @@ class PgvectorBaseline:
                                f"(embedding {OPCLASS[self.metric]}) WITH ({params})")
 
     async def close(self) -> None:
+        if self.conn is not None:
+            await self.conn.close()
         if self.pool is not None:
             async with self.pool.acquire() as conn:
                 await conn.execute(f"DROP TABLE IF EXISTS {self.table}")
@@ -205,22 +214,20 @@ class PgvectorBaseline:
         return [h[0] for h in hits]
 
     async def search(self, vector: np.ndarray, k: int) -> list[str]:
-        async with self.pool.acquire() as conn:
-            statement = await conn.prepare(self.sql["search"])  # asyncpg caches it per connection
-            return self._ids(await statement.fetch(vector, k))
+        return self._ids(await self.prepared["search"].fetch(vector, k))
 
     async def search_batch(self, vectors: np.ndarray, k: int) -> list[list[str]]:
         import asyncio
 
-        return list(await asyncio.gather(*(self.search(v, k) for v in vectors)))
+        # concurrent queries over the pool (asyncpg prepares and caches each statement per connection)
+        sql = self.sql["search"]
+        return [self._ids(rows) for rows in await asyncio.gather(*(self.pool.fetch(sql, v, k) for v in vectors))]
 
     async def search_filtered(self, vector: np.ndarray, k: int, where: dict[str, Any]) -> list[str]:
         if set(where) != {"category"}:
             raise ValueError(f"pgvector baseline filters on category only, not {sorted(where)}")
         value = json.dumps({"category": where["category"]}) if self.spec["layout"] == "store" else where["category"]
-        async with self.pool.acquire() as conn:
-            statement = await conn.prepare(self.sql["filtered"])
-            return self._ids(await statement.fetch(vector, k, value))
+        return self._ids(await self.prepared["filtered"].fetch(vector, k, value))
 
     def describe(self) -> dict[str, Any]:
         import asyncpg

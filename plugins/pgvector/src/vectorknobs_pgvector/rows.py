@@ -17,12 +17,14 @@ from vectorknobs.codec import decode, encode
 from vectorknobs.fields import Field, FloatArray, VectorField
 from vectorknobs.record import Record
 
-from vectorknobs_pgvector.sql import doc_of
+from vectorknobs_pgvector.sql import project
 
 _HEADER = struct.Struct(">HH")
 _F32 = np.dtype(">f4")
 _F16 = np.dtype(">f2")
 _PROVENANCE = ("source_field", "model_name", "model_version", "content_hash")
+_PLAIN = frozenset((str, int, float, bool, type(None)))  # JSON-safe as they are (the core rejects NaN and inf)
+_to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 # -- binary codecs for pgvector's types (asyncpg ``set_type_codec(format="binary")``) ------------------------
@@ -49,27 +51,35 @@ def decode_halfvec(data: bytes) -> FloatArray:
 
 
 # -- records <-> rows -----------------------------------------------------------------------------------------
-def body_of(record: Record) -> str:
+def row_of(record: Record, vector_columns: Sequence[str]) -> tuple[Any, ...]:
+    """``(id, _body, _doc, *vectors)`` in one pass over the fields; a vector column the record lacks is NULL.
+
+    ``_body`` holds ``Field.to_dict()`` of every scalar field (a plain str, int, float, bool or None is
+    already JSON-safe, so the common case skips the generic encoder) and, for a vector field, its
+    dimensions, provenance and metadata; ``_doc`` the projection ``sql.project`` makes for filters.
+    """
     body: dict[str, Any] = {}
+    doc: dict[str, Any] = {}
     for name, f in record.fields.items():
         if isinstance(f, VectorField):
             entry: dict[str, Any] = {"type": "vector", "dimensions": f.dimensions}
             for key in _PROVENANCE:
-                if getattr(f, key) is not None:
-                    entry[key] = getattr(f, key)
+                if (value := getattr(f, key)) is not None:
+                    entry[key] = value
             if f.metadata:
                 entry["metadata"] = encode(f.metadata)
             body[name] = entry
+            doc[name] = {}
         else:
-            body[name] = f.to_dict()
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-
-
-def row_of(record: Record, vector_columns: Sequence[str]) -> tuple[Any, ...]:
-    """``(id, _body, _doc, *vectors)``; a vector column the record lacks is NULL."""
+            value = f.value
+            if f.metadata or type(value) not in _PLAIN:
+                body[name] = f.to_dict()
+            else:
+                body[name] = {"type": f.type.value, "value": value}
+            doc[name] = project(value)
     fields = record.fields
     vectors = [f.value if isinstance(f := fields.get(name), VectorField) else None for name in vector_columns]
-    return (record.key, body_of(record), doc_of(record), *vectors)
+    return (record.key, _to_json(body), _to_json(doc), *vectors)
 
 
 def record_of(record_id: str, body: str, vectors: Mapping[str, FloatArray | None]) -> Record:

@@ -24,10 +24,8 @@ from decimal import Decimal
 from typing import Any
 
 from vectorknobs.errors import FilterError
-from vectorknobs.fields import VectorField
 from vectorknobs.filters import And, Condition, Filter, Kind, Not, Operator, Or, kind_of
 from vectorknobs.query import SortKey
-from vectorknobs.record import Record
 
 DOC = "_doc"
 _EXACT_FLOAT = float(2**53)  # from here on every float is an integer: write it exactly
@@ -72,12 +70,6 @@ def project(value: Any) -> Any:
     if isinstance(value, list):
         return [project(item) for item in value]
     return value  # int, bool, None
-
-
-def doc_of(record: Record) -> str:
-    """The ``_doc`` jsonb text of a record: projected values; vector fields as ``{}``."""
-    doc = {name: {} if isinstance(f, VectorField) else project(f.value) for name, f in record.fields.items()}
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
 
 
 def _json(value: Any) -> str:

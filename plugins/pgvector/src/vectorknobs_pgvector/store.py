@@ -48,7 +48,7 @@ T = TypeVar("T")
 logger = logging.getLogger("vectorknobs_pgvector")
 EMBEDDED_SCHEME = "pgvector+embedded"
 COPY_ROWS = 64  # from this many rows a write goes through binary COPY instead of a pipelined INSERT
-_THREAD_ROWS = 2_000  # encode bigger batches in a worker thread
+_THREAD_ROWS = 256  # encode bigger batches in a worker thread, off the event loop
 
 
 @dataclass(frozen=True)
