@@ -131,41 +131,52 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str], name: str) -
     assert "--json" in out
 
 
+LIBRARY = {
+    "cats.md": "# Cats\nCats sleep most of the day and purr when content.\n\n## Food\nCats eat fish and meat.",
+    "databases.md": "# Databases\nPostgreSQL stores rows in tables and answers SQL queries.",
+    "gardens.txt": "Tomatoes grow best in full sun with regular watering.",
+}
+
+
 def test_ingest_search_sync_migrate(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    store = f"faiss://{tmp_path / 'docs'}"
-    code, out, err = run(capsys, "ingest", str(ROOT / "docs"), "--store", store, "--json")
+    library = tmp_path / "library"
+    library.mkdir()
+    for name, text in LIBRARY.items():
+        (library / name).write_text(text)
+    store = f"faiss://{tmp_path / 'index'}"
+    code, out, err = run(capsys, "ingest", str(library), "--store", store, "--json")
     assert code == 0, err
     ingested = json.loads(out)
-    assert ingested["files"] >= 4
-    assert ingested["embedded"] == ingested["chunks"] > 20
+    assert (ingested["files"], ingested["chunks"], ingested["embedded"]) == (3, 4, 4)
     assert err == ""  # no progress bar on a pipe
-    code, out, _ = run(capsys, "ingest", str(ROOT / "docs"), "--store", store)
+    code, out, _ = run(capsys, "ingest", str(library), "--store", store)
     assert code == 0
-    assert f"{ingested['chunks']} unchanged" in out
-    code, out, _ = run(capsys, "search", "write listener hook after each write batch", "--store", store, "-k", "3",
-                       "--json")
+    assert "4 chunk(s): 0 embedded, 4 unchanged" in out
+    code, out, _ = run(capsys, "search", "which tables answer SQL queries", "--store", store, "-k", "3", "--json")
     results = json.loads(out)["results"]
     assert code == 0
     assert len(results) == 3
-    assert results[0]["id"].split("/")[-1].startswith("writing-a-store-plugin.md#")
+    assert results[0]["id"] == f"{(library / 'databases.md').as_posix()}#0"
+    assert results[0]["source_text"] == LIBRARY["databases.md"]
+    assert results[0]["fields"]["title"] == "Databases"
     assert results[0]["score"] >= results[1]["score"] >= results[2]["score"]
-    assert "Write listeners" in results[0]["source_text"]
-    code, out, _ = run(capsys, "search", "plugins", "--store", store, "-k", "2")
+    code, out, _ = run(capsys, "search", "what do cats eat", "--store", store, "-k", "1")
     assert code == 0
-    assert out.count("\n") == 4
-    assert out[:6].replace(".", "").isdigit()
+    score, record_id = out.splitlines()[0].split()[:2]
+    assert 0 < float(score) <= 1
+    assert record_id.endswith("cats.md#1")
+    assert out.splitlines()[1].strip() == "## Food Cats eat fish and meat."
     code, out, _ = run(capsys, "sync", "--store", store, "--json")
     assert code == 0
     assert json.loads(out)["embedded"] == 0
     target = f"memory://{tmp_path / 'copy'}"
     code, out, _ = run(capsys, "migrate", "--from", store, "--to", target, "--json")
     assert code == 0
-    assert json.loads(out)["written_records"] == ingested["chunks"]
+    assert json.loads(out)["written_records"] == 4
     assert not list(Path.cwd().glob(".vectorknobs-migrate-*.json"))  # the default checkpoint is gone when done
-    code, out, _ = run(capsys, "search", "plugins", "--store", target, "--json", "--filter",
-                       json.dumps({"title": "Writing a store plugin"}))
+    code, out, _ = run(capsys, "search", "cats", "--store", target, "--json", "--filter", json.dumps({"title": "Cats"}))
     assert code == 0
-    assert {r["fields"]["title"] for r in json.loads(out)["results"]} == {"Writing a store plugin"}
+    assert {r["id"].split("/")[-1] for r in json.loads(out)["results"]} == {"cats.md#0"}
 
 
 def test_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
