@@ -16,10 +16,12 @@ pytestmark = pytest.mark.asyncio
 
 
 class Heartbeat:
-    """A task that wakes every millisecond and records the longest time it was kept waiting."""
+    """A task that wakes every millisecond: the longest time it was kept waiting, and the total time
+    of waits over 50 ms (the loop was blocked, or starved of CPU)."""
 
     def __init__(self) -> None:
         self.longest = 0.0
+        self.blocked = 0.0
         self.beats = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -28,7 +30,9 @@ class Heartbeat:
         while True:
             await asyncio.sleep(0.001)
             now = time.perf_counter()
-            self.longest, self.beats, last = max(self.longest, now - last), self.beats + 1, now
+            gap, last = now - last, now
+            self.longest, self.beats = max(self.longest, gap), self.beats + 1
+            self.blocked += gap if gap > 0.05 else 0.0
 
     async def __aenter__(self) -> Heartbeat:
         self._task = asyncio.create_task(self._run())
@@ -41,25 +45,27 @@ class Heartbeat:
 
 
 async def test_the_event_loop_is_never_blocked(store_dir: Path) -> None:
-    """While an HNSW index takes 20,000 vectors (bulk_create, 500 at a time), is saved, and serves 200
-    concurrent searches, a heartbeat task keeps ticking: no step holds the loop for long. The bound is
-    generous because the machine may be shared; a blocking insert would hold it for seconds.
+    """While an HNSW index takes 10,000 vectors (bulk_create, 500 at a time), is saved, and serves 200
+    concurrent searches, a heartbeat task keeps ticking: the loop is held up for a small share of the
+    time only. (Shares, not milliseconds: on a shared 2-core machine even an idle loop waits for the
+    CPU. Faiss adds or SQLite writes run in the loop would hold it for most of the time.)
 
     Batches stay moderate because the core checks records in the event loop (about 45 µs each, so a
     20,000-record batch holds it for a second) before the store sees them; everything the store itself
     does runs in worker threads."""
-    vectors = clustered(20_000, 64, seed=30)
+    vectors = clustered(10_000, 32, seed=30)
     batch = records(vectors)
-    async with vk.connect(f"faiss://{store_dir}?index=hnsw&ef_construction=100") as store:
+    async with vk.connect(f"faiss://{store_dir}?index=hnsw&ef_construction=40") as store:
         async with Heartbeat() as heart:
             started = time.perf_counter()
             for start in range(0, len(batch), 500):
                 await store.bulk_create(batch[start:start + 500])
             await store.save_indexes()
-            found = await asyncio.gather(*(store.vector_search(q, k=10) for q in clustered(200, 64, seed=31)))
+            found = await asyncio.gather(*(store.vector_search(q, k=10) for q in clustered(200, 32, seed=31)))
             elapsed = time.perf_counter() - started
         assert all(len(hits) == 10 for hits in found)
-    assert heart.longest < min(0.25, elapsed / 4), (heart.longest, elapsed)
+    assert heart.blocked < elapsed / 4, (heart.blocked, heart.longest, elapsed)
+    assert heart.longest < elapsed / 8, (heart.longest, elapsed)
     assert heart.beats > 50
 
 

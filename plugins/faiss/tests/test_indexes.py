@@ -235,3 +235,26 @@ async def test_filtered_search_returns_k_on_approximate_indexes(store_dir: Path,
                 assert [h.id for h in hits] == exact_ids(vectors, query, 10, rows=matching)
             few = await store.vector_search(query, k=10, filter={"rare": True, "group": 0, "text": "doc 100"})
             assert [h.id for h in few] == ["r100"]
+
+
+async def test_filtered_searches_see_every_write(store_dir: Path) -> None:
+    """Filters' matches are cached between writes; each create, update and delete is seen at once."""
+    vectors = clustered(2000, 16, seed=12)
+    query = clustered(1, 16, seed=13)[0]
+    async with vk.connect(f"faiss://{store_dir}?index=hnsw&exact_limit=0") as store:
+        await store.bulk_create(records(vectors))
+
+        async def top(group: int) -> list[str]:
+            return [h.id for h in await store.vector_search(query, k=3, filter={"group": group})]
+
+        before = await top(3)
+        assert before == await top(3)
+        await store.create(vk.Record({"group": 3, "embedding": vk.VectorField(query)}, id="new"))
+        assert await top(3) == ["new", *before[:2]]
+        await store.update(vk.Record({"group": 4, "embedding": vk.VectorField(query)}, id="new"))
+        assert await top(3) == before
+        assert (await top(4))[0] == "new"
+        await store.delete("new")
+        assert "new" not in await top(4)
+        await store.bulk_delete(before)
+        assert set(await top(3)).isdisjoint(before)

@@ -16,7 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -45,7 +49,7 @@ from vectorknobs.metrics import exact_scores
 from vectorknobs_faiss import params as search_params_module
 from vectorknobs_faiss.codec import encode_record
 from vectorknobs_faiss.database import FILE_NAME, Changes, Database, VectorColumn
-from vectorknobs_faiss.indexes import FieldIndex, Labels
+from vectorknobs_faiss.indexes import FieldIndex, Labels, use_one_thread
 from vectorknobs_faiss.options import OPTIONS, IndexSpec, auto_nprobe, plan, still_fits
 from vectorknobs_faiss.params import SearchParams
 from vectorknobs_faiss.ranking import best, kth, rescore
@@ -57,6 +61,8 @@ INDEX_DIR = "index"
 _OWN_FILES = {".lock", INDEX_DIR, FILE_NAME, f"{FILE_NAME}-wal", f"{FILE_NAME}-shm", f"{FILE_NAME}-journal"}
 _BATCH = 65_536
 _TRAIN_SAMPLE = 100_000
+#: labels kept by the cache of recent filters' matches (8 bytes each), until the next write
+_MATCHES_CACHED = 4_000_000
 
 
 class FaissStore(VectorStore):
@@ -87,6 +93,16 @@ class FaissStore(VectorStore):
         self._indexes: dict[str, FieldIndex] = {}
         self._rebuilds: dict[str, asyncio.Task[None]] = {}
         self._closed = False
+        # vector searches run here, each on one OpenMP thread (see use_one_thread); concurrent searches
+        # use the cores side by side instead of contending for them
+        self._searches = ThreadPoolExecutor(
+            max_workers=max(2, os.cpu_count() or 1), thread_name_prefix="vectorknobs-faiss-search",
+            initializer=use_one_thread,
+        )
+        # the matching rids of recent filters, per field: SQLite scans every record to evaluate a filter,
+        # and filtered searches often repeat one (a tenant, a category). Cleared by every commit.
+        self._matches: OrderedDict[tuple[int, Filter], Labels] = OrderedDict()
+        self._matches_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def _open(self) -> None:
@@ -131,6 +147,7 @@ class FaissStore(VectorStore):
                         logger.warning("%s; it will be rebuilt from the records at the next open", err)
             self._db.close()
         self._dir_lock.release()
+        self._searches.shutdown(wait=False)
 
     async def _load_schema(self) -> Schema:
         return self._db.schema()
@@ -191,6 +208,8 @@ class FaissStore(VectorStore):
         """Commit the staged transaction and update the indexes, with searches held off."""
         with self._rw.write():
             self._db.commit(changes)
+            with self._matches_lock:
+                self._matches.clear()
             if changes.dropped:
                 self._indexes.clear()
                 for file in (self.path / INDEX_DIR).glob("*.faiss"):
@@ -227,7 +246,10 @@ class FaissStore(VectorStore):
             after = page[-1].key
 
     async def _vector_search(self, query: VectorQuery, metric: DistanceMetric) -> list[Hit]:
-        return await asyncio.to_thread(self._vector_search_sync, query, metric, search_params_module.CURRENT.get())
+        params = search_params_module.CURRENT.get()
+        return await asyncio.get_running_loop().run_in_executor(
+            self._searches, self._vector_search_sync, query, metric, params
+        )
 
     def _vector_search_sync(self, query: VectorQuery, metric: DistanceMetric, params: SearchParams) -> list[Hit]:
         part = query.vector
@@ -239,7 +261,7 @@ class FaissStore(VectorStore):
             if column is None:
                 return []
             index = self._indexes.get(part.field)
-            allowed = None if query.where is None else self._db.matching_rids(query.where, column)
+            allowed = None if query.where is None else self._matching(query.where, column)
             small = allowed is not None and len(allowed) <= self.settings["exact_limit"]
             if index is not None and not params.exact and not small:
                 hits = self._index_search(index, column, part.vector, part.k, metric, allowed, params)
@@ -249,6 +271,26 @@ class FaissStore(VectorStore):
             if not len(labels):
                 return []
             return best(labels, exact_scores(matrix, part.vector, metric), part.k, self._db.records_by_rid)
+
+    def _matching(self, where: Filter, column: VectorColumn) -> Labels:
+        """Rids of the records matching ``where`` that have ``column``; the caller holds the read lock, so
+        no commit (which clears the cache) runs meanwhile."""
+        key = (column.slot, where)
+        try:
+            with self._matches_lock:
+                found = self._matches.get(key)
+                if found is not None:
+                    self._matches.move_to_end(key)
+                    return found
+        except TypeError:  # an operand that cannot be hashed: not cached
+            return self._db.matching_rids(where, column)
+        found = self._db.matching_rids(where, column)
+        with self._matches_lock:
+            self._matches[key] = found
+            total = sum(len(v) for v in self._matches.values())
+            while total > _MATCHES_CACHED and len(self._matches) > 1:
+                total -= len(self._matches.popitem(last=False)[1])
+        return found
 
     def _index_search(self, index: FieldIndex, column: VectorColumn, query: np.ndarray, k: int,
                       metric: DistanceMetric, allowed: Labels | None, params: SearchParams) -> list[Hit] | None:
