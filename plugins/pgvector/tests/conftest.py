@@ -48,10 +48,20 @@ def embedded_server() -> Iterator[EmbeddedServer]:
 
 
 @pytest.fixture(scope="session")
-def pg_url(request: pytest.FixtureRequest) -> str:
-    """``pgvector://`` URL of the server the suite runs against, with a schema of its own."""
+def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """``pgvector://`` URL of the server the suite runs against, with a schema of its own (dropped after)."""
     base = os.environ.get(PG_URL_ENV) or request.getfixturevalue("embedded_server").url()
-    return str(with_options(base, schema=f"vktest_{uuid.uuid4().hex[:10]}"))
+    schema = f"vktest_{uuid.uuid4().hex[:10]}"
+    yield str(with_options(base, schema=schema))
+    asyncio.run(_drop_schema(base, schema))
+
+
+async def _drop_schema(url: str, schema: str) -> None:
+    conn = await asyncpg.connect(**connect_kwargs(url))  # type: ignore[arg-type]
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
 
 
 RecordFactory = Callable[..., list[vk.Record]]
