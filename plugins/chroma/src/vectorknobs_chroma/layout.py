@@ -1,0 +1,255 @@
+"""How one record becomes Chroma entries, and how entries become the record again, losslessly.
+
+A Chroma entry is an id, one embedding and flat metadata (str, int, float, bool, or a non-empty list of
+one of those). A record has any number of vector fields and nested values, so:
+
+* **where a record lives**: each vector field ``F`` has a collection ``<base>.<F>.vectors``; the record's
+  entry there holds its ``F`` vector as the embedding. The record's *home* is the collection of its first
+  vector field by name (``<base>`` itself, with a 1-dimensional placeholder embedding, for records without
+  vectors); the home entry alone holds what is needed to rebuild the record. Entries in the other vector
+  collections are *guests*: ``~g`` is true and ``~h`` names the home field.
+* **metadata, for filters** (on home and guest entries alike, so a filtered vector search on any field is
+  one Chroma query): every non-null value at a filterable path (a field, or a dotted path into nested
+  dicts) is flattened. A string, number or bool sits under the path itself (Chroma compares those with the
+  core's typing: numbers with numbers, ``10 == 10.0``, never ``True == 1``); a datetime under ``~t:<path>``
+  as UTC epoch microseconds; a list's scalar items under ``~ls:``/``~li:``/``~lf:``/``~lb:``/``~lt:<path>``
+  by kind (Chroma's lists hold one type each); and ``~k:<path>`` tags each non-null value with its kind
+  (``s`` string, ``n`` number, ``b`` bool, ``t`` datetime, ``x`` list or dict), because Chroma has no
+  "field exists" test: ``exists``, ``None`` and the complements under ``not`` use the tag.
+* **vectors**: as written, except in cosine collections, which hold unit vectors and, under ``~c``, a
+  short code that restores the exact vector (``unit.py``: Chroma's own cosine space would keep only the
+  normalized vector).
+* **the rest, for the round trip** (home entries only): ``~r`` holds the canonical JSON form
+  (``Field.to_dict``) of every field the flat metadata cannot give back exactly: vector fields (without
+  the vector, which is the embedding), dicts, lists, None, datetimes (their offset), typed fields, field
+  metadata, integers beyond Chroma's int64. A plain str, int, float or bool field is read back from its
+  metadata key, so the common record adds little beyond what Chroma stores anyway.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from vectorknobs import Field, InvalidRecordError, Record, VectorField
+from vectorknobs.fields import FloatArray, infer_type
+from vectorknobs.filters import normalize
+from vectorknobs.names import is_path_segment
+
+from vectorknobs_chroma.unit import from_unit, to_unit
+
+KIND = "~k:"
+DATETIME = "~t:"
+LIST_STR, LIST_INT, LIST_FLOAT, LIST_BOOL, LIST_DATETIME = "~ls:", "~li:", "~lf:", "~lb:", "~lt:"
+EXTRAS = "~r"
+CODE = "~c"  # cosine collections: what gives back the exact vector from the stored unit vector (unit.py)
+GUEST = "~g"
+HOME = "~h"
+NEVER = "~never"  # no entry has it: {NEVER: True} matches nothing
+
+STRING, NUMBER, BOOLEAN, TIME, OTHER = "s", "n", "b", "t", "x"
+TAGS = [STRING, NUMBER, BOOLEAN, TIME, OTHER]
+
+INT64 = 2**63
+#: the placeholder embedding of entries in the records collection (records without vectors)
+NO_VECTOR = np.zeros(1, dtype=np.float32)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def micros(value: datetime) -> int:
+    """UTC epoch microseconds (naive datetimes are UTC); exact, and ordered like the datetimes."""
+    return int((normalize(value) - _EPOCH) // _MICROSECOND)
+
+
+def chroma_number(value: int | float) -> int | float:
+    """A number as Chroma can store it: an int beyond int64 becomes a float (it still orders correctly
+    against every operand a filter sends natively, see ``where.py``)."""
+    if isinstance(value, int) and not -INT64 <= value < INT64:
+        return float(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One record as Chroma entries: ``entries[F]`` is the embedding and metadata of its entry in vector
+    field ``F``'s collection (``None``: the records collection); ``home`` is where its home entry is."""
+
+    id: str
+    home: str | None
+    entries: dict[str | None, tuple[FloatArray, dict[str, Any] | None]]
+    dims: dict[str, int]
+    names: frozenset[str]  # top-level field names
+
+
+def encode_batch(records: list[Record], unit_vectors: bool) -> list[Encoded]:
+    """Encode records; ``unit_vectors``: the store's vector collections hold unit vectors (cosine)."""
+    parts = [_split(record) for record in records]
+    stored: list[dict[str, tuple[FloatArray, str | None]]] = [
+        {name: (vector, None) for name, vector in vectors.items()} for _, _, vectors in parts
+    ]
+    if unit_vectors:
+        rows: dict[str, list[int]] = {}
+        for n, (_, _, vectors) in enumerate(parts):
+            for name in vectors:
+                rows.setdefault(name, []).append(n)
+        for name, members in rows.items():
+            units, codes = to_unit(np.stack([parts[n][2][name] for n in members]))
+            for j, n in enumerate(members):
+                stored[n][name] = (units[j], codes[j])
+    return [_entries(record, flat, extras, vectors)
+            for record, (flat, extras, _), vectors in zip(records, parts, stored, strict=True)]
+
+
+def _split(record: Record) -> tuple[dict[str, Any], dict[str, Any], dict[str, FloatArray]]:
+    """(flattened metadata, the fields' canonical forms that the metadata cannot give back, vectors)."""
+    _check_text(record.key, "the record id")
+    flat: dict[str, Any] = {}
+    extras: dict[str, Any] = {}
+    vectors: dict[str, FloatArray] = {}
+    for name, field in record.fields.items():
+        if isinstance(field, VectorField):
+            vectors[name] = field.value
+            extras[name] = field.to_dict(with_value=False)
+            continue
+        _flatten(flat, name, field.value)
+        if not _plain(field):
+            extras[name] = field.to_dict()
+        elif isinstance(field.value, str):
+            _check_text(field.value, name)
+    return flat, extras, vectors
+
+
+def _entries(record: Record, flat: dict[str, Any], extras: dict[str, Any],
+             vectors: dict[str, tuple[FloatArray, str | None]]) -> Encoded:
+    home = min(vectors) if vectors else None
+    entries: dict[str | None, tuple[FloatArray, dict[str, Any] | None]] = {}
+    for name, (embedding, code) in vectors.items():
+        metadata = {**flat, EXTRAS: _dumps(extras)} if name == home else {**flat, GUEST: True, HOME: home}
+        if code is not None:
+            metadata[CODE] = code
+        entries[name] = (embedding, metadata)
+    if home is None:
+        entries[None] = (NO_VECTOR, {**flat, EXTRAS: _dumps(extras)} if extras else flat or None)
+    return Encoded(record.key, home, entries, {n: len(v) for n, (v, _) in vectors.items()}, frozenset(record.fields))
+
+
+def _plain(field: Field) -> bool:
+    """Is the field given back exactly by its metadata key alone?"""
+    value = field.value
+    if type(field) is not Field or field.metadata or field.type is not infer_type(value):
+        return False
+    if isinstance(value, int) and not isinstance(value, bool):
+        return -INT64 <= value < INT64
+    return isinstance(value, (str, float, bool))
+
+
+def _flatten(out: dict[str, Any], path: str, value: Any) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool):
+        out[path], tag = value, BOOLEAN
+    elif isinstance(value, (int, float)):
+        out[path], tag = chroma_number(value), NUMBER
+    elif isinstance(value, str):
+        out[path], tag = value, STRING
+    elif isinstance(value, datetime):
+        out[DATETIME + path], tag = micros(value), TIME
+    elif isinstance(value, list):
+        _flatten_items(out, path, value)
+        tag = OTHER
+    else:
+        for key, item in value.items():
+            if is_path_segment(key):
+                _flatten(out, f"{path}.{key}", item)
+        tag = OTHER
+    out[KIND + path] = tag
+
+
+def _flatten_items(out: dict[str, Any], path: str, items: list[Any]) -> None:
+    groups: dict[str, list[Any]] = {}
+    for item in items:
+        if isinstance(item, bool):
+            groups.setdefault(LIST_BOOL, []).append(item)
+        elif isinstance(item, int) and -INT64 <= item < INT64:
+            groups.setdefault(LIST_INT, []).append(item)
+        elif isinstance(item, (int, float)):
+            groups.setdefault(LIST_FLOAT, []).append(float(item))
+        elif isinstance(item, str):
+            groups.setdefault(LIST_STR, []).append(item)
+        elif isinstance(item, datetime):
+            groups.setdefault(LIST_DATETIME, []).append(micros(item))
+    for prefix, group in groups.items():
+        out[prefix + path] = group
+
+
+def _dumps(data: Any) -> str:
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    _check_text(text, "a field")
+    return text
+
+
+def _check_text(text: str, where: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            raise InvalidRecordError(
+                f"{where} holds text that is not valid Unicode (a lone surrogate); Chroma stores UTF-8 only"
+            ) from None
+
+
+# -- reading back --------------------------------------------------------------------------------------
+def is_home(metadata: Mapping[str, Any] | None) -> bool:
+    return not (metadata and metadata.get(GUEST) is True)
+
+
+def entry_vectors(metadatas: Sequence[Mapping[str, Any] | None], embeddings: Any) -> FloatArray:
+    """The vectors of entries (rows), as written: cosine entries are decoded with their codes."""
+    matrix = np.asarray(embeddings, dtype=np.float32).reshape(len(metadatas), -1)
+    coded = [n for n, meta in enumerate(metadatas) if meta and CODE in meta]
+    if coded:
+        matrix[coded] = from_unit(matrix[coded], [metadatas[n][CODE] for n in coded])  # type: ignore[index]
+    return matrix
+
+
+@dataclass(frozen=True)
+class Home:
+    """A home entry, parsed: enough to know the record's vector fields before fetching their vectors."""
+
+    id: str
+    metadata: Mapping[str, Any]
+    extras: Mapping[str, Mapping[str, Any]]
+
+    @property
+    def vector_fields(self) -> list[str]:
+        return [name for name, data in self.extras.items() if data.get("type") == "vector"]
+
+    def record(self, vectors: Mapping[str, Any] | None) -> Record:
+        """The record; ``vectors`` by field name (arrays as Chroma returns them). ``None`` builds a skeleton
+        for filtering and sorting only: each vector is a 1-dimensional stand-in (a filter only ever tests
+        whether a vector field is present)."""
+        record = Record(id=self.id)
+        fields = record.fields
+        for key, value in self.metadata.items():
+            if "." not in key and not key.startswith("~"):
+                fields[key] = Field(key, value)
+        for name, data in self.extras.items():
+            if data.get("type") != "vector":
+                fields[name] = Field.from_dict(name, data)
+            elif vectors is None:
+                fields[name] = Field.from_dict(name, {**data, "value": NO_VECTOR, "dimensions": None})
+            else:
+                fields[name] = Field.from_dict(name, {**data, "value": vectors[name]})
+        return record
+
+
+def parse_home(record_id: str, metadata: Mapping[str, Any] | None) -> Home:
+    metadata = metadata or {}
+    extras = json.loads(metadata[EXTRAS]) if EXTRAS in metadata else {}
+    return Home(record_id, metadata, extras)

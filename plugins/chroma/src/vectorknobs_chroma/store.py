@@ -1,0 +1,547 @@
+"""``ChromaStore``: vectorknobs records in Chroma, embedded or client/server.
+
+    store = await vectorknobs.connect("chroma:///var/data/chroma?collection=docs")   # PersistentClient
+    store = await vectorknobs.connect("chroma+http://localhost:8000/docs")            # a `chroma run` server
+
+**Several vector fields.** A Chroma entry has one embedding, so each vector field ``F`` gets a collection
+``<base>.F.vectors`` and a record has an entry in the collection of each of its vector fields; records
+without vectors live in ``<base>``. One of a record's entries is its *home* (its first vector field's,
+by name) and holds what rebuilds the record exactly; the others are *guests*. Every entry carries the
+record's flattened metadata, so a filtered search on any vector field is a single Chroma query, and a
+record with one vector field (the common case) is exactly one Chroma entry, written in one call. The
+field names and dimensions live in ``<base>.fields``. ``layout.py`` has the encoding, ``where.py`` the
+filter translation.
+
+**Exact results.** Chroma's HNSW is approximate. A search over at most ``exact_limit`` vectors (a
+collection that small, or the records a filter lets through) reads those vectors and scores them with
+``vectorknobs.metrics.exact_scores``, like the reference store. A larger one asks HNSW for the k nearest
+and rescores them exactly from the returned vectors; if HNSW returns fewer than k while more records
+match, the matches are scored exactly. Chroma's distances are never reported: ``l2`` is squared, ``ip``
+is ``1 - dot``; scores always come from the stored vectors. The size of each vector collection is taken
+from this store's own writes and re-read from Chroma at most once a second, to decide which path a
+search takes without a request per search.
+
+**Writes.** Chroma has no transactions: a batch is checked against what is stored (duplicates, missing
+ids) under this store's write lock before anything is written, then written collection by collection,
+guests before homes (the home entry commits a record; a guest without its home is never read). A batch
+split by Chroma's batch limit, or a record spread over several collections, is therefore not atomic
+against a crash or a lost server (``transactions=False``). Readers of this store never see half a
+batch: reads share a lock that writes take alone. Other clients of the same Chroma data can.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+from vectorknobs import (
+    Capabilities,
+    ConfigError,
+    DistanceMetric,
+    Hit,
+    Option,
+    Query,
+    Record,
+    Schema,
+    StoreConfig,
+    VectorQuery,
+    VectorStore,
+    WriteMode,
+)
+from vectorknobs.evaluate import matches, sort_records
+from vectorknobs.filters import Filter
+from vectorknobs.metrics import exact_scores
+
+from vectorknobs_chroma.client import Chroma, Collection, Entries, Metadata
+from vectorknobs_chroma.layout import (
+    GUEST,
+    HOME,
+    NO_VECTOR,
+    Encoded,
+    Home,
+    encode_batch,
+    entry_vectors,
+    is_home,
+    parse_home,
+)
+from vectorknobs_chroma.options import METRIC_KEY, OPTIONS, hnsw_configuration, parse_collection
+from vectorknobs_chroma.rwlock import RWLock
+from vectorknobs_chroma.where import Translation, and_where, translate
+
+T = TypeVar("T")
+HTTP_SCHEME = "chroma+http"
+DEFAULT_PORT = 8000
+#: seconds a vector collection's cached size is trusted (this store's own writes keep it exact)
+SIZE_TTL = 1.0
+#: batches at least this big are encoded and decoded in a worker thread
+THREAD_RECORDS = 256
+_PLAIN = {"hnsw": {"space": "l2"}}  # the records and fields collections: placeholder embeddings only
+_NOT_GUEST = {GUEST: {"$ne": True}}
+
+
+class ChromaStore(VectorStore):
+    """Records in Chroma collections: one per vector field, plus one for records without vectors."""
+
+    capabilities = Capabilities(
+        per_query_metric=False,  # an HNSW index serves the metric its collection was created with
+        persistence=True,
+        transactions=False,
+        exact_search=False,  # exact up to exact_limit vectors; HNSW (rescored exactly) above
+        extras={"engine": "Chroma (chromadb)", "index": "hnsw", "exact": "up to exact_limit vectors"},
+    )
+    options: ClassVar[Mapping[str, Option]] = OPTIONS
+
+    def __init__(self, config: StoreConfig) -> None:
+        super().__init__(config)
+        self.http = config.scheme == HTTP_SCHEME
+        collection = self.settings["collection"]
+        if self.http:
+            if not config.host:
+                raise ConfigError(f"{HTTP_SCHEME} needs a server: {HTTP_SCHEME}://host:8000/collection")
+            named = (config.path or "").strip("/")
+            if named and "collection" in config.params and named != collection:
+                raise ConfigError(f"give the collection once, in the URL path or as 'collection': {config.redacted()}")
+            if named:
+                try:
+                    collection = parse_collection(named)
+                except ValueError as err:
+                    raise ConfigError(f"{config.redacted()}: the URL path names the collection: {err}") from None
+        elif config.host or not config.path:
+            raise ConfigError(
+                f"chroma:// needs an absolute directory: chroma:///path/to/dir (or {HTTP_SCHEME}://host:port/"
+                f"collection for a server), got {config.redacted()!r}"
+            )
+        self.base: str = collection
+        self._chroma: Chroma | None = None
+        self._records: Collection | None = None
+        self._fields: Collection | None = None
+        self._vectors: dict[str, Collection] = {}
+        self._dims: dict[str, int] = {}
+        self._names: set[str] = set()
+        self._sizes: dict[str, tuple[int, float]] = {}
+        self._rw = RWLock()
+        self._writes: set[asyncio.Task[Any]] = set()
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    async def _open(self) -> None:
+        settings = self.settings
+        if self.http:
+            assert self.config.host is not None
+            self._chroma = await Chroma.http(
+                self.config.host, self.config.port or DEFAULT_PORT, ssl=settings["ssl"], tenant=settings["tenant"],
+                database=settings["database"], seconds=settings["timeout"], write_batch=settings["write_batch_size"],
+            )
+        else:
+            assert self.config.path is not None
+            self._chroma = await Chroma.embedded(
+                Path(self.config.path), settings["tenant"], settings["database"], settings["write_batch_size"]
+            )
+        try:
+            await self._open_collections()
+        except BaseException:
+            await self._chroma.close()
+            raise
+
+    async def _open_collections(self) -> None:
+        chroma = self._chroma
+        assert chroma is not None
+        self._records = await chroma.collection(self.base, _PLAIN)
+        self._fields = await chroma.collection(f"{self.base}.fields", _PLAIN)
+        known = await self._fields.get(include=["metadatas"])
+        self._names = set(known.ids)
+        self._dims = {name: int(meta["dims"]) for name, meta in zip(known.ids, known.metadatas, strict=True)
+                      if meta and meta.get("dims")}
+        for name in self._dims:
+            collection = await chroma.existing(self._vector_name(name))
+            if collection is not None:
+                self._check_collection(name, collection)
+                self._vectors[name] = collection
+                await self._apply_ef_search(collection)
+
+    def _check_collection(self, field: str, collection: Collection) -> None:
+        made_for = collection.metadata.get(METRIC_KEY)
+        if made_for != self.metric.value:
+            raise ConfigError(
+                f"vector field {field!r} of {self.config.redacted()} is indexed for metric {made_for!r}; connect "
+                f"with ?metric={made_for} (an HNSW index serves the metric it was built for)"
+            )
+
+    async def _apply_ef_search(self, collection: Collection) -> None:
+        """An ``ef_search`` given in the config replaces the collection's (the one HNSW option Chroma lets
+        change after creation)."""
+        wanted = self.settings["ef_search"]
+        if "ef_search" in self.config.params and collection.configuration["hnsw"].get("ef_search") != wanted:
+            assert self._chroma is not None
+            await self._chroma.call(f"configure {collection.name}", collection.raw.modify,
+                                    configuration={"hnsw": {"ef_search": wanted}})
+
+    async def _close(self) -> None:
+        while self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+        if self._chroma is not None:
+            await self._chroma.close()
+
+    async def _load_schema(self) -> Schema:
+        return Schema(fields=set(self._names), vectors=dict(self._dims))
+
+    def _vector_name(self, field: str) -> str:
+        return f"{self.base}.{field}.vectors"
+
+    def _collections(self) -> list[tuple[str | None, Collection]]:
+        """Every collection holding records: ``(vector field or None, collection)``."""
+        assert self._records is not None
+        return [(None, self._records), *self._vectors.items()]
+
+    def index_info(self) -> dict[str, dict[str, Any]]:
+        """Each vector field's HNSW index: Chroma's configuration of its collection, and its size."""
+        return {
+            name: {"kind": "hnsw", "collection": collection.name, **collection.configuration.get("hnsw", {}),
+                   "m": collection.configuration.get("hnsw", {}).get("max_neighbors"),
+                   "size": self._sizes.get(collection.name, (None, 0.0))[0]}
+            for name, collection in self._vectors.items()
+        }
+
+    # -- writes -------------------------------------------------------------------------------------
+    async def _write(self, records: list[Record], mode: WriteMode) -> None:
+        cosine = self.metric is DistanceMetric.COSINE
+        encoded = await _maybe_in_thread(len(records), lambda: encode_batch(records, cosine))
+        await self._exclusive(self._write_locked(encoded, mode))
+
+    async def _exclusive(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run a write under the write lock, to its end even if the caller is cancelled meanwhile (a
+        cancelled write then either happened entirely or not at all, as far as this store can tell)."""
+
+        async def locked() -> T:
+            async with self._rw.write():
+                return await work
+
+        task = asyncio.ensure_future(locked())
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+        return await asyncio.shield(task)
+
+    async def _write_locked(self, encoded: list[Encoded], mode: WriteMode) -> None:
+        chroma, fields = self._chroma, self._fields
+        assert chroma is not None
+        assert fields is not None
+        new_vectors = {name: dims for e in encoded for name, dims in e.dims.items() if name not in self._dims}
+        configuration = hnsw_configuration(self.settings, self.metric)
+        for name in sorted(new_vectors):
+            if name not in self._vectors:
+                collection = await chroma.collection(self._vector_name(name), configuration,
+                                                     {METRIC_KEY: self.metric.value})
+                self._check_collection(name, collection)
+                self._vectors[name] = collection
+        ids = [e.id for e in encoded]
+        before = {c.name: await self._stored_metadata(c, ids) for _, c in self._collections()}
+        stored = {i for entries in before.values() for i, meta in entries.items() if is_home(meta)}
+        if mode is WriteMode.CREATE and (taken := [i for i in ids if i in stored]):
+            raise self.duplicate_ids(taken)
+        if mode is WriteMode.UPDATE and (missing := [i for i in ids if i not in stored]):
+            raise self.missing_ids(missing)
+        names = set().union(*(e.names for e in encoded)) - self._names
+        if names:
+            await fields.write(sorted(names), [NO_VECTOR] * len(names),
+                               [{"dims": new_vectors.get(n, 0)} for n in sorted(names)], replace=True)
+            self._names |= names
+            self._dims.update(new_vectors)
+        guests: dict[str | None, list[tuple[str, npt.NDArray[np.float32], Metadata]]] = {}
+        homes: dict[str | None, list[tuple[str, npt.NDArray[np.float32], Metadata]]] = {}
+        for e in encoded:
+            for field, (vector, metadata) in e.entries.items():
+                (homes if field == e.home else guests).setdefault(field, []).append((e.id, vector, metadata))
+        for plan in (guests, homes):
+            for field, items in plan.items():
+                target = self._vectors[field] if field else self._records
+                assert target is not None
+                await self._put(target, items, before.get(target.name, {}))
+        for field, collection in self._collections():
+            placed = {i for i, _, _ in homes.get(field, [])} | {i for i, _, _ in guests.get(field, [])}
+            stale = [i for i in before.get(collection.name, {}) if i not in placed]
+            if stale:
+                await collection.delete(stale)
+                self._resize(collection, -len(stale))
+
+    async def _stored_metadata(self, collection: Collection, ids: list[str]) -> dict[str, Metadata]:
+        found = await collection.get(ids, include=["metadatas"])
+        return dict(zip(found.ids, found.metadatas, strict=True))
+
+    async def _put(self, collection: Collection, items: list[tuple[str, npt.NDArray[np.float32], Metadata]],
+                   before: Mapping[str, Metadata]) -> None:
+        """Add new entries, replace existing ones (Chroma merges metadata: stale keys are set to None)."""
+        new = [item for item in items if item[0] not in before]
+        if new:
+            await collection.write([i for i, _, _ in new], [v for _, v, _ in new], [m for _, _, m in new],
+                                   replace=False)
+            self._resize(collection, len(new))
+        old = [item for item in items if item[0] in before]
+        if old:
+            metadatas = [_replacing(before[i], m) for i, _, m in old]
+            await collection.write([i for i, _, _ in old], [v for _, v, _ in old], metadatas, replace=True)
+
+    def _resize(self, collection: Collection, delta: int) -> None:
+        if collection.name in self._sizes:
+            size, stamp = self._sizes[collection.name]
+            self._sizes[collection.name] = (size + delta, stamp)
+
+    async def _delete(self, ids: list[str]) -> int:
+        return await self._exclusive(self._delete_locked(ids))
+
+    async def _delete_locked(self, ids: list[str]) -> int:
+        before = [(c, await self._stored_metadata(c, ids)) for _, c in self._collections()]
+        stored = {i for _, entries in before for i, meta in entries.items() if is_home(meta)}
+        for collection, entries in sorted(before, key=lambda item: not any(map(is_home, item[1].values()))):
+            if entries:  # homes first: a record is gone once its home entry is
+                await collection.delete(list(entries))
+                self._resize(collection, -len(entries))
+        return len(stored)
+
+    async def _drop(self) -> None:
+        await self._exclusive(self._drop_locked())
+
+    async def _drop_locked(self) -> None:
+        chroma = self._chroma
+        assert chroma is not None
+        prefix = f"{self.base}."
+        ours = {self.base, f"{self.base}.fields", *(c.name for c in self._vectors.values())}
+        ours |= {n for n in await chroma.names() if n.startswith(prefix) and n.endswith(".vectors")}
+        for name in sorted(ours):
+            await chroma.delete(name)
+        self._vectors.clear()
+        self._dims.clear()
+        self._names.clear()
+        self._sizes.clear()
+        await self._open_collections()
+
+    # -- reads --------------------------------------------------------------------------------------
+    async def _read(self, ids: list[str]) -> list[Record | None]:
+        async with self._rw.read():
+            found = await self._fetch(list(dict.fromkeys(ids)))
+        out: list[Record | None] = []
+        seen: set[str] = set()
+        for i in ids:
+            record = found.get(i)
+            out.append(record.copy() if record is not None and i in seen else record)
+            seen.add(i)
+        return out
+
+    async def _fetch(self, ids: Sequence[str], known: Mapping[str | None, Entries] | None = None) -> dict[str, Record]:
+        """Whole records by id. ``known``: entries already read, by vector field; without it, every
+        collection is read once."""
+        if not ids:
+            return {}
+        entries: dict[str | None, dict[str, tuple[Metadata, Any]]] = {}
+        if known is None:
+            for field, collection in self._collections():
+                include = ["metadatas"] if field is None else ["metadatas", "embeddings"]
+                entries[field] = _by_id(await collection.get(ids, include=include))
+        else:
+            entries = {field: _by_id(found) for field, found in known.items()}
+            homeless: dict[str | None, list[str]] = {}
+            for i in ids:
+                if not any(i in got and is_home(got[i][0]) for got in entries.values()):
+                    guest = next((got[i][0] for got in entries.values() if i in got), None)
+                    homeless.setdefault((guest or {}).get(HOME) or None, []).append(i)
+            await self._fill(entries, homeless, ["metadatas", "embeddings"])
+        homes: dict[str, tuple[str | None, Home]] = {}
+        for field, got in entries.items():
+            for i, (meta, _) in got.items():
+                if is_home(meta):
+                    homes[i] = (field, parse_home(i, meta))
+        missing: dict[str | None, list[str]] = {}
+        for i, (_, home) in homes.items():
+            for name in home.vector_fields:
+                if i not in entries.get(name, {}):
+                    missing.setdefault(name, []).append(i)
+        await self._fill(entries, missing, ["metadatas", "embeddings"])
+
+        def build() -> dict[str, Record]:
+            out = {}
+            for i, (_, home) in homes.items():
+                vectors = {name: entry_vectors([entries[name][i][0]], entries[name][i][1])[0]
+                           for name in home.vector_fields if i in entries.get(name, {})}
+                if len(vectors) == len(home.vector_fields):  # else deleted by another client meanwhile
+                    out[i] = home.record(vectors)
+            return out
+
+        return await _maybe_in_thread(len(homes), build)
+
+    async def _fill(self, entries: dict[str | None, dict[str, tuple[Metadata, Any]]],
+                    wanted: Mapping[str | None, list[str]], include: list[str]) -> None:
+        for field, ids in wanted.items():
+            collection = self._records if field is None else self._vectors.get(field)
+            if collection is not None and ids:
+                fetched = _by_id(await collection.get(ids, include=include if field else ["metadatas"]))
+                entries.setdefault(field, {}).update(fetched)
+
+    async def _search(self, query: Query) -> list[Record]:
+        async with self._rw.read():
+            t = self._translate(query.where)
+            if t.exact and not query.order:
+                ids = sorted(await self._matching_ids(t))
+            else:
+                found = await self._candidates(t, query.where)
+                if query.order:
+                    found = sort_records(found, [(key.path, key.descending) for key in query.order])
+                else:
+                    found.sort(key=lambda r: r.key)
+                ids = [r.key for r in found]
+            end = None if query.max_results is None else query.skip + query.max_results
+            page = ids[query.skip:end]
+            records = await self._fetch(page)
+        return [records[i] for i in page if i in records]
+
+    async def _count(self, where: Filter | None) -> int:
+        async with self._rw.read():
+            t = self._translate(where)
+            if not t.exact:
+                return len(await self._candidates(t, where))
+            if t.where is None and t.ids is None:
+                total = 0
+                for field, collection in self._collections():
+                    total += await collection.count()
+                    if field is not None:
+                        total -= len(await collection.get(where={GUEST: True}))
+                return total
+            return len(await self._matching_ids(t))
+
+    async def _stream(self, where: Filter | None, batch_size: int) -> AsyncIterator[list[Record]]:
+        async with self._rw.read():
+            t = self._translate(where)
+            if t.exact:
+                ids = sorted(await self._matching_ids(t))
+            else:
+                ids = sorted(r.key for r in await self._candidates(t, where))
+        for start in range(0, len(ids), batch_size):
+            chunk = ids[start:start + batch_size]
+            async with self._rw.read():
+                found = await self._fetch(chunk)
+            batch = [found[i] for i in chunk if i in found and (where is None or matches(found[i], where))]
+            if batch:  # records deleted or changed since the ids were listed are left out
+                yield batch
+
+    def _translate(self, where: Filter | None) -> Translation:
+        return translate(where, self._dims)
+
+    async def _matching_ids(self, t: Translation) -> set[str]:
+        """Ids of the records an exact translation selects."""
+        ids: set[str] = set()
+        for field, collection in self._collections():
+            where = t.where if field is None else and_where(t.where, _NOT_GUEST)
+            found = await collection.get(None if t.ids is None else sorted(t.ids), where=where)
+            ids.update(found.ids)
+        return ids
+
+    async def _candidates(self, t: Translation, where: Filter | None) -> list[Record]:
+        """Skeletons (vectors left out) of the records matching ``where``: those the translation selects,
+        checked with ``matches`` when it selects a superset."""
+        homes: list[Home] = []
+        for field, collection in self._collections():
+            clause = t.where if field is None else and_where(t.where, _NOT_GUEST)
+            found = await collection.get(None if t.ids is None else sorted(t.ids), where=clause,
+                                         include=["metadatas"])
+            homes.extend(parse_home(i, meta) for i, meta in zip(found.ids, found.metadatas, strict=True))
+
+        def check() -> list[Record]:
+            records = [home.record(None) for home in homes]
+            return records if t.exact or where is None else [r for r in records if matches(r, where)]
+
+        return await _maybe_in_thread(len(homes), check)
+
+    # -- vector search ------------------------------------------------------------------------------
+    async def _vector_search(self, query: VectorQuery, metric: DistanceMetric) -> list[Hit]:
+        part = query.vector
+        assert part.vector is not None
+        async with self._rw.read():
+            collection = self._vectors.get(part.field)
+            if collection is None:
+                return []
+            limit = self.settings["exact_limit"]
+            t = self._translate(query.where)
+            if not t.exact:  # the matches are known only after checking in Python: search among them
+                allowed = [r.key for r in await self._candidates(t, query.where) if part.field in r.fields]
+                if len(allowed) <= limit:
+                    return await self._exact(collection, part.field, part.vector, part.k, metric, ids=allowed)
+                hits = await self._nearest(collection, part.field, part.vector, part.k, metric, ids=allowed)
+                if len(hits) < min(part.k, len(allowed)):
+                    return await self._exact(collection, part.field, part.vector, part.k, metric, ids=allowed)
+                return hits
+            if await self._size(collection) <= limit:
+                return await self._exact(collection, part.field, part.vector, part.k, metric, where=t.where,
+                                         ids=t.ids)
+            hits = await self._nearest(collection, part.field, part.vector, part.k, metric, where=t.where,
+                                       ids=t.ids)
+            if len(hits) < part.k:  # HNSW came back short: are there more matches?
+                matching = await collection.get(None if t.ids is None else sorted(t.ids), where=t.where)
+                if len(matching) > len(hits):
+                    return await self._exact(collection, part.field, part.vector, part.k, metric,
+                                             ids=matching.ids)
+            return hits
+
+    async def _size(self, collection: Collection) -> int:
+        cached = self._sizes.get(collection.name)
+        now = time.monotonic()
+        if cached is None or now - cached[1] > SIZE_TTL:
+            cached = (await collection.count(), now)
+            self._sizes[collection.name] = cached
+        return cached[0]
+
+    async def _exact(self, collection: Collection, field: str, vector: npt.NDArray[np.float32], k: int,
+                     metric: DistanceMetric, *, where: dict[str, Any] | None = None,
+                     ids: Iterable[str] | None = None) -> list[Hit]:
+        """Score every matching vector of ``field`` exactly; the ``k`` best."""
+        if ids is not None:
+            ids = sorted(ids)
+            if not ids:
+                return []
+        found = await collection.get(ids, where=where, include=["metadatas", "embeddings"])
+        return await self._ranked(found, field, vector, k, metric)
+
+    async def _nearest(self, collection: Collection, field: str, vector: npt.NDArray[np.float32], k: int,
+                       metric: DistanceMetric, *, where: dict[str, Any] | None = None,
+                       ids: Iterable[str] | None = None) -> list[Hit]:
+        """HNSW's ``k`` nearest, rescored exactly."""
+        found = await collection.query(vector, k, where=where, ids=None if ids is None else sorted(ids),
+                                       include=["metadatas", "embeddings"])
+        return await self._ranked(found, field, vector, k, metric)
+
+    async def _ranked(self, found: Entries, field: str, vector: npt.NDArray[np.float32], k: int,
+                      metric: DistanceMetric) -> list[Hit]:
+        """The ``k`` best of ``found`` by exact score, ties by id, as whole records."""
+        if not len(found):
+            return []
+        scores = exact_scores(entry_vectors(found.metadatas, found.embeddings), vector, metric)
+        group: list[int] = list(range(len(found)))
+        if len(found) > k:  # the k best and everything tied with the k-th
+            group = np.flatnonzero(scores >= -np.partition(-scores, k - 1)[k - 1]).tolist()
+        order = sorted(group, key=lambda i: (-scores[i], found.ids[i]))[:k]
+        best = Entries([found.ids[i] for i in order], [found.metadatas[i] for i in order],
+                       np.asarray(found.embeddings)[order])
+        records = await self._fetch(best.ids, {field: best})
+        return [Hit(records[i], float(scores[j])) for i, j in zip(best.ids, order, strict=True) if i in records]
+
+
+def _by_id(found: Entries) -> dict[str, tuple[Metadata, Any]]:
+    embeddings: Any = found.embeddings if len(found.embeddings) else [None] * len(found)
+    metadatas: Sequence[Metadata] = found.metadatas or [None] * len(found)
+    return {i: (m, e) for i, m, e in zip(found.ids, metadatas, embeddings, strict=True)}
+
+
+def _replacing(old: Metadata, new: Metadata) -> Metadata:
+    """Metadata that turns ``old`` into ``new`` under Chroma's merging upsert."""
+    merged: dict[str, Any] = {key: None for key in (old or {}) if key not in (new or {})}
+    merged.update(new or {})
+    return merged or None
+
+
+async def _maybe_in_thread(size: int, fn: Callable[[], T]) -> T:
+    """``fn()``, in a worker thread when it handles many records (so the event loop keeps running)."""
+    return await asyncio.to_thread(fn) if size >= THREAD_RECORDS else fn()
+
+
+__all__ = ["HTTP_SCHEME", "ChromaStore"]
