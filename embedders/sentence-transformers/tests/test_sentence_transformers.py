@@ -113,3 +113,13 @@ def test_a_missing_model_is_a_typed_error_naming_it(tmp_path: Path) -> None:
         SentenceTransformerEmbedder(missing)(["text"])
     with pytest.raises(vk.EmbeddingError, match="batch_size must be a positive int"):
         SentenceTransformerEmbedder(missing, batch_size=0)
+
+
+def test_the_core_extra_installs_this_distribution() -> None:
+    import tomllib
+
+    here = Path(__file__).resolve().parents[1]
+    ours = tomllib.loads((here / "pyproject.toml").read_text())["project"]
+    core = tomllib.loads((here.parents[1] / "core" / "pyproject.toml").read_text())["project"]
+    assert core["optional-dependencies"]["sentence-transformers"] == [ours["name"]]
+    assert ours["entry-points"]["vectorknobs"] == {"sentence-transformers": "vectorknobs_sentence_transformers"}
