@@ -118,7 +118,8 @@ RATIO_KEYS = (
 
 
 def _ratio_panel(ax: Any, result: dict[str, Any], ratios: dict[str, Any]) -> None:
-    keys = [(k, name, t) for k, name, t in RATIO_KEYS if ratios.get(k) is not None]
+    stated = {t["ratio"]: t["threshold"] for t in result.get("targets", []) if t.get("ratio")}  # a baseline's own
+    keys = [(k, name, stated.get(k, t)) for k, name, t in RATIO_KEYS if ratios.get(k) is not None]
     values = [ratios[k] for k, _, _ in keys]
     colors = [STORE_COLOR if v >= t else TARGET_COLOR for v, (_, _, t) in zip(values, keys, strict=True)]
     bars = ax.barh([name for _, name, _ in keys], values, color=colors)

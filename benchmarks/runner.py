@@ -402,6 +402,7 @@ def targets(result: dict[str, Any], ds: datasets.Dataset) -> list[dict[str, Any]
     if custom is not None:  # a baseline may state the targets of the store it is the raw client of
         for key, name, ratio_key, op, threshold in custom:
             add(key, name, ratios.get(ratio_key), op, threshold, big_enough, "set for 100k x 384, same run")
+            out[-1]["ratio"] = ratio_key
         return out
     for phase in PHASES:
         if f"{phase}_qps" in ratios:
