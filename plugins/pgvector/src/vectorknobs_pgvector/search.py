@@ -61,16 +61,14 @@ def rank(rows: Sequence[Any], field: str, query: FloatArray, metric: DistanceMet
 
 
 def by_distance(rows: Sequence[Any], metric: DistanceMetric) -> list[tuple[Any, float]]:
-    """Rows with the scores of pgvector's distances (``_d``), best first, ties by id."""
-    if not rows:
-        return []
-    distances = np.array([row["_d"] for row in rows], dtype=np.float64)
+    """Rows with the scores of pgvector's distances (``_d``), best first, ties by id (k rows: plain Python)."""
     if metric is DistanceMetric.COSINE:  # pgvector gives NaN for a zero vector, whose similarity is 0
-        scores = np.clip(metric.distance_to_score(np.nan_to_num(distances, nan=1.0)), -1.0, 1.0)
+        scored = [(row, 0.0 if (d := row["_d"]) != d else min(1.0, max(-1.0, 1.0 - d))) for row in rows]
+    elif metric is DistanceMetric.DOT_PRODUCT:
+        scored = [(row, -row["_d"]) for row in rows]
     else:
-        scores = metric.distance_to_score(distances)
-    order = sorted(range(len(rows)), key=lambda i: (-scores[i], rows[i]["id"]))
-    return [(rows[i], float(scores[i])) for i in order]
+        scored = [(row, 1.0 / (1.0 + row["_d"])) for row in rows]
+    return sorted(scored, key=lambda pair: (-pair[1], pair[0]["id"]))
 
 
 def band_limit(ranked: Sequence[tuple[Any, float]], k: int, query: FloatArray, metric: DistanceMetric,
