@@ -58,7 +58,7 @@ class ChromaServer:
     def start(self) -> ChromaServer:
         self.data.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own command line
+            self.process = subprocess.Popen(
                 [chroma_command(), "run", "--path", str(self.data), "--host", "127.0.0.1", "--port", str(self.port)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             )

@@ -10,10 +10,10 @@ one of those). A record has any number of vector fields and nested values, so:
   collections are *guests*: ``~g`` is true and ``~h`` names the home field.
 * **metadata, for filters** (on home and guest entries alike, so a filtered vector search on any field is
   one Chroma query): every non-null value at a filterable path (a field, or a dotted path into nested
-  dicts) is flattened. A string, number or bool sits under the path itself (Chroma compares those with the
-  core's typing: numbers with numbers, ``10 == 10.0``, never ``True == 1``); a datetime under ``~t:<path>``
-  as UTC epoch microseconds; a list's scalar items under ``~ls:``/``~li:``/``~lf:``/``~lb:``/``~lt:<path>``
-  by kind (Chroma's lists hold one type each); and ``~k:<path>`` tags each non-null value with its kind
+  dicts) is flattened. A string, bool or number (as a float) sits under the path itself (Chroma compares
+  those with the core's typing: numbers with numbers, never ``True == 1``); a datetime under ``~t:<path>``
+  as UTC epoch microseconds; a list's scalar items under ``~ls:``/``~ln:``/``~lb:``/``~lt:<path>`` by kind
+  (Chroma's lists hold one type each); and ``~k:<path>`` tags each non-null value with its kind
   (``s`` string, ``n`` number, ``b`` bool, ``t`` datetime, ``x`` list or dict), because Chroma has no
   "field exists" test: ``exists``, ``None`` and the complements under ``not`` use the tag.
 * **vectors**: as written, except in cosine collections, which hold unit vectors and, under ``~c``, a
@@ -21,14 +21,16 @@ one of those). A record has any number of vector fields and nested values, so:
   normalized vector).
 * **the rest, for the round trip** (home entries only): ``~r`` holds the canonical JSON form
   (``Field.to_dict``) of every field the flat metadata cannot give back exactly: vector fields (without
-  the vector, which is the embedding), dicts, lists, None, datetimes (their offset), typed fields, field
-  metadata, integers beyond Chroma's int64. A plain str, int, float or bool field is read back from its
-  metadata key, so the common record adds little beyond what Chroma stores anyway.
+  the vector, which is the embedding), dicts, lists, None, datetimes (their offset), integers, typed
+  fields, field metadata. A plain str, float or bool field is read back from its metadata key, so the
+  common record adds little beyond what Chroma stores anyway.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,7 +46,7 @@ from vectorknobs_chroma.unit import from_unit, to_unit
 
 KIND = "~k:"
 DATETIME = "~t:"
-LIST_STR, LIST_INT, LIST_FLOAT, LIST_BOOL, LIST_DATETIME = "~ls:", "~li:", "~lf:", "~lb:", "~lt:"
+LIST_STR, LIST_NUMBER, LIST_BOOL, LIST_DATETIME = "~ls:", "~ln:", "~lb:", "~lt:"
 EXTRAS = "~r"
 CODE = "~c"  # cosine collections: what gives back the exact vector from the stored unit vector (unit.py)
 GUEST = "~g"
@@ -54,7 +56,6 @@ NEVER = "~never"  # no entry has it: {NEVER: True} matches nothing
 STRING, NUMBER, BOOLEAN, TIME, OTHER = "s", "n", "b", "t", "x"
 TAGS = [STRING, NUMBER, BOOLEAN, TIME, OTHER]
 
-INT64 = 2**63
 #: the placeholder embedding of entries in the records collection (records without vectors)
 NO_VECTOR = np.zeros(1, dtype=np.float32)
 
@@ -67,12 +68,15 @@ def micros(value: datetime) -> int:
     return int((normalize(value) - _EPOCH) // _MICROSECOND)
 
 
-def chroma_number(value: int | float) -> int | float:
-    """A number as Chroma can store it: an int beyond int64 becomes a float (it still orders correctly
-    against every operand a filter sends natively, see ``where.py``)."""
-    if isinstance(value, int) and not -INT64 <= value < INT64:
+def chroma_number(value: int | float) -> float:
+    """A number as it is stored for filters: always a float. Chroma compares an int it stores with a float
+    operand after truncating the operand (``{"n": {"$gte": 2.5}}`` matches ``2``), and floats with any
+    operand correctly. Integers beyond 2**53 round, but still order correctly against every operand a
+    filter sends natively (``where.py``); beyond the float range they become the largest float."""
+    try:
         return float(value)
-    return value
+    except OverflowError:
+        return math.copysign(sys.float_info.max, value)
 
 
 @dataclass(frozen=True)
@@ -144,9 +148,7 @@ def _plain(field: Field) -> bool:
     value = field.value
     if type(field) is not Field or field.metadata or field.type is not infer_type(value):
         return False
-    if isinstance(value, int) and not isinstance(value, bool):
-        return -INT64 <= value < INT64
-    return isinstance(value, (str, float, bool))
+    return isinstance(value, (str, float, bool))  # ints are stored as floats (see chroma_number)
 
 
 def _flatten(out: dict[str, Any], path: str, value: Any) -> None:
@@ -176,10 +178,8 @@ def _flatten_items(out: dict[str, Any], path: str, items: list[Any]) -> None:
     for item in items:
         if isinstance(item, bool):
             groups.setdefault(LIST_BOOL, []).append(item)
-        elif isinstance(item, int) and -INT64 <= item < INT64:
-            groups.setdefault(LIST_INT, []).append(item)
         elif isinstance(item, (int, float)):
-            groups.setdefault(LIST_FLOAT, []).append(float(item))
+            groups.setdefault(LIST_NUMBER, []).append(chroma_number(item))
         elif isinstance(item, str):
             groups.setdefault(LIST_STR, []).append(item)
         elif isinstance(item, datetime):

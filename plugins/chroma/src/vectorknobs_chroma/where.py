@@ -2,7 +2,8 @@
 a superset (checked afterwards with ``vectorknobs.evaluate.matches``) where they are not.
 
 Against the metadata layout of ``layout.py``, Chroma answers exactly: ``eq``/``ne``/``in``/``not_in`` on
-strings, numbers, bools and datetimes; ``gt``/``gte``/``lt``/``lte``/``between`` on numbers and
+strings, numbers, bools and datetimes (numbers stored and compared as floats: Chroma truncates a float
+operand compared with a stored int); ``gt``/``gte``/``lt``/``lte``/``between`` on numbers and
 datetimes; ``contains`` of a number, bool or datetime in a list; ``exists`` and ``None`` (through the kind
 tags); ``like`` without wildcards (equality) or of only ``%`` (any string); ``and``, ``or``, and ``not``
 (pushed down to the conditions, each of which has an exact complement: ``ne`` matches what has no value,
@@ -12,8 +13,8 @@ argument when the filter is ``id == x``, ``id in [...]`` (or such a condition an
 What Chroma cannot say exactly it narrows, and ``Translation.exact`` is False: string ranges, ``like``
 with wildcards and substring ``contains`` (Chroma compares no strings by order and has no substring test
 on metadata; ``where_document`` searches the document, which is not one field's value) select the records
-with a string there; numbers at or beyond 2**53 in magnitude select the records with a number there
-(Chroma compares mixed int/float operands as float64); other conditions on the id, and the presence of a
+with a string there; numbers at or beyond 2**53 in magnitude select the records with a number there (as
+floats they could equal a neighbouring integer); other conditions on the id, and the presence of a
 vector field, select everything. (Any other condition on a vector field is decided exactly: a vector
 equals nothing.) The store then checks each candidate with ``matches``, so no filter is
 ever ignored and a vector search still returns k results whenever k records match.
@@ -33,8 +34,7 @@ from vectorknobs_chroma.layout import (
     KIND,
     LIST_BOOL,
     LIST_DATETIME,
-    LIST_FLOAT,
-    LIST_INT,
+    LIST_NUMBER,
     LIST_STR,
     NEVER,
     NUMBER,
@@ -49,8 +49,8 @@ Where: TypeAlias = dict[str, Any]
 #: a clause, or None for "every record"
 Clause: TypeAlias = Where | None
 
-#: numbers Chroma compares exactly with every stored number: below 2**53 in magnitude a float64 holds
-#: every int, so Chroma's int-to-float comparisons agree with Python's
+#: numbers compared exactly with every stored one: below 2**53 in magnitude a float64 holds every int, so
+#: comparing as floats agrees with Python (a stored integer beyond it rounds to a float beyond it)
 EXACT_NUMBER = 2**53
 NOTHING: Where = {NEVER: True}
 
@@ -194,6 +194,7 @@ class _Translator:
             bounds = [(op, micros(bound)) for op, bound in bounds]
         elif kind is Kind.NUMBER and all(_native(bound) for _, bound in bounds):
             key, tag = path, NUMBER
+            bounds = [(op, float(bound)) for op, bound in bounds]
         else:  # strings, wide numbers: the records holding that kind there, checked in Python
             tag = STRING if kind is Kind.STRING else NUMBER
             return self.superset(None if negate else {KIND + path: tag})
@@ -214,9 +215,7 @@ class _Translator:
         elif not _native(value):
             return self.superset(None if negate else {KIND + path: OTHER})
         else:
-            items = [(LIST_FLOAT, float(value))]
-            if float(value).is_integer():
-                items.append((LIST_INT, int(value)))
+            items = [(LIST_NUMBER, float(value))]
         if negate:
             return _all([{prefix + path: {"$not_contains": item}} for prefix, item in items])
         return _any([{prefix + path: {"$contains": item}} for prefix, item in items])
@@ -238,9 +237,12 @@ def _native(value: Any) -> bool:
 
 
 def _key(path: str, value: Any) -> tuple[str, Any]:
-    """The metadata key and operand comparing ``path`` with ``value`` (a str, bool, number or datetime)."""
+    """The metadata key and operand comparing ``path`` with ``value`` (a str, bool, number or datetime);
+    numbers are compared as floats, as they are stored."""
     if isinstance(value, datetime):
         return DATETIME + path, micros(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return path, float(value)
     return path, value
 
 
