@@ -52,7 +52,7 @@ class LangchainBaseline:
         from langchain_postgres import PGVector
         from langchain_postgres.vectorstores import DistanceStrategy
 
-        class Precomputed(Embeddings):
+        class Precomputed(Embeddings):  # type: ignore[misc]  # langchain-core is not type-checked here
             """Embeddings are given with every call; nothing is ever embedded here."""
 
             def embed_documents(self, texts: list[str]) -> list[list[float]]:

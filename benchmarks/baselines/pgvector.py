@@ -42,7 +42,7 @@ TARGETS = (  # (id, what, ratio key, op, threshold): the issue's targets for the
 )
 OPS = {"cosine": "<=>", "euclidean": "<->", "dot_product": "<#>"}
 OPCLASS = {"cosine": "vector_cosine_ops", "euclidean": "vector_l2_ops", "dot_product": "vector_ip_ops"}
-_FALLBACK = {"index": "auto", "hnsw_m": 16, "hnsw_ef_construction": 64, "ef_search": 40, "probes": 0,
+_FALLBACK: dict[str, Any] = {"index": "auto", "hnsw_m": 16, "hnsw_ef_construction": 64, "ef_search": 40, "probes": 0,
              "ivfflat_lists": 0, "auto_index_rows": 10_000, "hnsw_rows": 1_000_000, "iterative_scan": True,
              "maintenance_work_mem": "512MB", "doc_index": True, "max_pool_size": 10, "table": "documents",
              "schema": "public"}
@@ -190,7 +190,8 @@ class PgvectorBaseline:
             columns = ["id", "_body", "_doc", "embedding"]
             docs = [json.dumps({"text": t, "category": c, "price": p}, ensure_ascii=False)
                     for t, c, p in zip(text, category, price, strict=True)]
-            rows = [(i, doc, doc, vectors[j]) for j, (i, doc) in enumerate(zip(batch.ids, docs, strict=True))]
+            rows: list[tuple[Any, ...]] = [(i, doc, doc, vectors[j])
+                                           for j, (i, doc) in enumerate(zip(batch.ids, docs, strict=True))]
         else:
             columns = ["id", "text", "category", "price", "embedding"]
             rows = [(i, t, c, p, vectors[j])

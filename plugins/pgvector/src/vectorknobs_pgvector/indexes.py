@@ -6,10 +6,11 @@ metric it serves, so a store that connects later knows which searches it can ans
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -39,7 +40,7 @@ class VectorIndex:
     metric: DistanceMetric
     dimensions: int
     half: bool = False  # the column is indexed cast to halfvec
-    params: dict[str, int] = field(default_factory=dict)  # m, ef_construction | lists
+    params: dict[str, int] = dataclasses.field(default_factory=dict)  # m, ef_construction | lists
     name: str = ""
     rows: int = 0  # vectors in the field when it was built
     automatic: bool = False  # chosen by the index option (and re-planned as the table grows), not create_index

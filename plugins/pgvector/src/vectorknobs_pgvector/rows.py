@@ -78,7 +78,7 @@ def row_of(record: Record, vector_columns: Sequence[str]) -> tuple[Any, ...]:
                 body[name] = {"type": f.type.value, "value": value}
             doc[name] = project(value)
     fields = record.fields
-    vectors = [f.value if isinstance(f := fields.get(name), VectorField) else None for name in vector_columns]
+    vectors = [v.value if isinstance(v := fields.get(name), VectorField) else None for name in vector_columns]
     return (record.key, _to_json(body), _to_json(doc), *vectors)
 
 

@@ -18,7 +18,7 @@ Every condition evaluates to true or false, never NULL, so ``NOT`` is an exact c
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -142,18 +142,15 @@ def _condition(c: Condition, params: Params) -> str:
 
 def _range(c: Condition, x: str, params: Params) -> str:
     kind = c.kind
+    bind: Callable[[Any], Any]
     if kind is Kind.NUMBER:
         test, value, cast, bind = f"jsonb_typeof({x}) = 'number'", f"({x})::numeric", "numeric", _number
     elif kind is Kind.STRING:
         test, value, cast = f"jsonb_typeof({x}) = 'string'", f"({x} #>> '{{}}') COLLATE \"C\"", "text"
-
-        def bind(v: Any) -> Any:
-            return escape_text(_text_ok(v))
+        bind = _bound_text
     elif kind is Kind.DATETIME:
         test, value, cast = f"jsonb_typeof({x}) = 'object' AND {x} ? '$dt'", f"({x} -> '$dt')::numeric", "numeric"
-
-        def bind(v: Any) -> Any:
-            return Decimal(micros(v))
+        bind = _bound_micros
     else:  # the core never sends ranges over booleans
         raise FilterError(f"cannot compare {c.field!r} with {c.value!r}")
     if c.op is Operator.BETWEEN:
@@ -162,6 +159,14 @@ def _range(c: Condition, x: str, params: Params) -> str:
     else:
         check = f"{value} {_COMPARISON[c.op]} {params.add(bind(c.value), cast)}"
     return f"(CASE WHEN {test} THEN {check} ELSE false END)"
+
+
+def _bound_text(value: Any) -> str:
+    return escape_text(_text_ok(value))
+
+
+def _bound_micros(value: datetime) -> Decimal:
+    return Decimal(micros(value))
 
 
 def _id_condition(c: Condition, params: Params) -> str:

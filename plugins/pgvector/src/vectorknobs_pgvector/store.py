@@ -399,10 +399,11 @@ class PgvectorStore(VectorStore):
     async def _nearest(self, query: VectorQuery, metric: DistanceMetric, index: VectorIndex | None,
                        options: SearchOptions) -> list[Hit]:
         part = query.vector
-        assert part.vector is not None
+        vector = part.vector
+        assert vector is not None
         field, k = part.field, part.k
         column_type, dims = self._columns[field]
-        params = Params(part.vector)
+        params = Params(vector)
         distance = search.distance_sql(field, column_type, dims, metric, index, "$1")
         where = f"{quote(field)} IS NOT NULL"
         if query.where is not None:
@@ -420,8 +421,8 @@ class PgvectorStore(VectorStore):
             await apply_settings(conn, settings)
             rows: list[Any] = await conn.fetch(sql, *params.values)
             if index is None and len(rows) == limit:
-                ranked = search.rank(rows, field, part.vector, metric)
-                band = search.band_limit(ranked, k, part.vector, metric, field)
+                ranked = search.rank(rows, field, vector, metric)
+                band = search.band_limit(ranked, k, vector, metric, field)
                 if rows[-1]["_d"] <= band:  # rows beyond the spare ones may tie with the k-th: take them all
                     wide = Params(*params.values[:-1])
                     rows = await conn.fetch(f"{base} AND {distance} <= {wide.add(band, 'float8')}",
@@ -432,7 +433,7 @@ class PgvectorStore(VectorStore):
         if index is not None and not index.half:
             ranked = search.by_distance(rows, metric)[:k]
         else:
-            ranked = search.rank(rows, field, part.vector, metric)[:k]
+            ranked = search.rank(rows, field, vector, metric)[:k]
         return [Hit(self._record(row), score) for row, score in ranked]
 
     # -- indexes --------------------------------------------------------------------------------------
