@@ -118,3 +118,11 @@ def private_server(tmp_path: Path) -> Iterator[ChromaServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(params=["embedded", "http"])
+def any_config(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh store in each mode: embedded in a new directory, or a new collection on the session's server."""
+    if request.param == "embedded":
+        return f"chroma://{tmp_path}/db"
+    return collection_url(request.getfixturevalue("chroma_url"))

@@ -1,8 +1,9 @@
 """One async interface over Chroma's two clients, with Chroma's errors as vectorknobs errors.
 
 * embedded: ``chromadb.PersistentClient`` on a directory. It is synchronous, so every call runs in a
-  worker thread. Its Rust core holds the GIL for the whole call, so long calls would still stall the
-  event loop: writes go in chunks of ``write_batch_size`` records, which bounds each stall.
+  worker thread. Its Rust core holds the GIL for the whole of a call (chromadb 1.5), so a long call stalls
+  the event loop all the same: bulk writes go in chunks of ``write_batch_size`` records, which bounds each
+  stall.
 * http: ``chromadb.AsyncHttpClient`` of a ``chroma run`` server, each request bounded by ``timeout``. One
   client per server and tenant is shared by the stores of a process (chromadb keeps every client it
   creates for the life of the process).
@@ -79,6 +80,14 @@ def translated(action: str, where: str, *, writing: bool = False, timeout: float
         raise StoreError(f"{action} on {where} failed: {err}") from err
 
 
+@contextlib.contextmanager
+def _tenant_check(where: str) -> Iterator[None]:
+    try:
+        yield
+    except NotFoundError as err:  # the only thing a new client looks up
+        raise ConfigError(f"{where}: {err}; create it first, or fix the options tenant / database") from err
+
+
 class Chroma:
     """A connection: ``await Chroma.embedded(path, ...)`` or ``await Chroma.http(host, port, ...)``."""
 
@@ -99,7 +108,7 @@ class Chroma:
         with translated("open", where):
             lock = await asyncio.to_thread(_process_lock, path)
         try:
-            with translated("open", where):
+            with translated("open", where), _tenant_check(where):
                 client: Any = await asyncio.to_thread(
                     chromadb.PersistentClient, path=str(path), settings=_settings(), tenant=tenant,
                     database=database,
@@ -124,14 +133,10 @@ class Chroma:
         with translated("connect", where, timeout=seconds):
             client: Any = _HTTP_CLIENTS.get(key)
             if client is None:
-                try:
+                with _tenant_check(where):
                     client = await asyncio.wait_for(chromadb.AsyncHttpClient(
-                        host=host, port=port, ssl=ssl, tenant=tenant, database=database,
-                        settings=_settings(),
+                        host=host, port=port, ssl=ssl, tenant=tenant, database=database, settings=_settings(),
                     ), seconds)
-                except NotFoundError as err:
-                    raise ConfigError(f"{where}: {err}; create it on the server or fix the tenant / database "
-                                      "options") from err
                 client = _HTTP_CLIENTS.setdefault(key, client)
             max_batch = await asyncio.wait_for(client.get_max_batch_size(), seconds)
         return cls(client, where, in_process=False, timeout=seconds, max_batch=max_batch, write_batch=write_batch)

@@ -62,7 +62,7 @@ def parse_collection(value: Any) -> str:
 
 
 #: HNSW options, passed to Chroma when a vector field's collection is created (Chroma's names)
-HNSW_OPTIONS = ("ef_construction", "ef_search", "max_neighbors", "num_threads", "sync_threshold", "resize_factor")
+HNSW_OPTIONS = ("ef_construction", "ef_search", "max_neighbors", "sync_threshold", "resize_factor")
 
 OPTIONS: dict[str, Option] = {
     "collection": Option(parse_collection, "vectorknobs",
@@ -74,21 +74,16 @@ OPTIONS: dict[str, Option] = {
     "ef_construction": Option(_at_least(1), 100, "HNSW candidate list while building (Chroma's hnsw:construction_ef)"),
     "ef_search": Option(_at_least(1), 100, "HNSW candidate list while searching (hnsw:search_ef)"),
     "max_neighbors": Option(_at_least(2), 16, "HNSW links per vector (hnsw:M)"),
-    "num_threads": Option(_at_least(0), 0, "threads Chroma uses to build HNSW indexes; 0 = Chroma's default "
-                          "(all CPUs)"),
     "sync_threshold": Option(_at_least(2), 1000, "vectors Chroma adds before it saves an HNSW index to disk"),
     "resize_factor": Option(_resize_factor, 1.2, "how much an HNSW index grows when it is full"),
     "exact_limit": Option(_at_least(0), 1000, "a search over at most this many vectors (a small collection, or "
                           "the matches of a filter) is exact: scored in numpy from the stored vectors"),
-    "write_batch_size": Option(_at_least(1), 256, "records per Chroma write call in bulk writes (at most "
-                               "Chroma's maximum batch size); embedded: smaller keeps the event loop responsive"),
+    "write_batch_size": Option(_at_least(1), 1000, "records per Chroma write call in bulk writes (at most "
+                               "Chroma's maximum batch size); embedded: each call holds the GIL, smaller keeps the "
+                               "event loop responsive at some cost in throughput"),
 }
 
 
 def hnsw_configuration(settings: Mapping[str, Any], metric: DistanceMetric) -> dict[str, Any]:
     """Chroma's ``configuration`` of a vector field's collection, from the store's settings."""
-    hnsw: dict[str, Any] = {"space": SPACES[metric]}
-    hnsw.update({name: settings[name] for name in HNSW_OPTIONS if name != "num_threads"})
-    if settings["num_threads"]:
-        hnsw["num_threads"] = settings["num_threads"]
-    return {"hnsw": hnsw}
+    return {"hnsw": {"space": SPACES[metric], **{name: settings[name] for name in HNSW_OPTIONS}}}

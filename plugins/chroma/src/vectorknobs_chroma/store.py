@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -461,26 +461,20 @@ class ChromaStore(VectorStore):
             collection = self._vectors.get(part.field)
             if collection is None:
                 return []
-            limit = self.settings["exact_limit"]
+            search = _Search(self, collection, part.field, part.vector, part.k, metric)
             t = self._translate(query.where)
             if not t.exact:  # the matches are known only after checking in Python: search among them
-                allowed = [r.key for r in await self._candidates(t, query.where) if part.field in r.fields]
-                if len(allowed) <= limit:
-                    return await self._exact(collection, part.field, part.vector, part.k, metric, ids=allowed)
-                hits = await self._nearest(collection, part.field, part.vector, part.k, metric, ids=allowed)
-                if len(hits) < min(part.k, len(allowed)):
-                    return await self._exact(collection, part.field, part.vector, part.k, metric, ids=allowed)
-                return hits
-            if await self._size(collection) <= limit:
-                return await self._exact(collection, part.field, part.vector, part.k, metric, where=t.where,
-                                         ids=t.ids)
-            hits = await self._nearest(collection, part.field, part.vector, part.k, metric, where=t.where,
-                                       ids=t.ids)
+                return await search.among([r.key for r in await self._candidates(t, query.where)
+                                           if part.field in r.fields])
+            if t.ids is not None:  # Chroma's query fails on ids it does not hold: find those it does
+                return await search.among((await collection.get(sorted(t.ids), where=t.where)).ids)
+            if await self._size(collection) <= self.settings["exact_limit"]:
+                return await search.exact(where=t.where)
+            hits = await search.nearest(where=t.where)
             if len(hits) < part.k:  # HNSW came back short: are there more matches?
-                matching = await collection.get(None if t.ids is None else sorted(t.ids), where=t.where)
+                matching = (await collection.get(where=t.where)).ids
                 if len(matching) > len(hits):
-                    return await self._exact(collection, part.field, part.vector, part.k, metric,
-                                             ids=matching.ids)
+                    return await search.exact(ids=matching)
             return hits
 
     async def _size(self, collection: Collection) -> int:
@@ -491,38 +485,49 @@ class ChromaStore(VectorStore):
             self._sizes[collection.name] = cached
         return cached[0]
 
-    async def _exact(self, collection: Collection, field: str, vector: npt.NDArray[np.float32], k: int,
-                     metric: DistanceMetric, *, where: dict[str, Any] | None = None,
-                     ids: Iterable[str] | None = None) -> list[Hit]:
-        """Score every matching vector of ``field`` exactly; the ``k`` best."""
-        if ids is not None:
-            ids = sorted(ids)
-            if not ids:
-                return []
-        found = await collection.get(ids, where=where, include=["metadatas", "embeddings"])
-        return await self._ranked(found, field, vector, k, metric)
 
-    async def _nearest(self, collection: Collection, field: str, vector: npt.NDArray[np.float32], k: int,
-                       metric: DistanceMetric, *, where: dict[str, Any] | None = None,
-                       ids: Iterable[str] | None = None) -> list[Hit]:
-        """HNSW's ``k`` nearest, rescored exactly."""
-        found = await collection.query(vector, k, where=where, ids=None if ids is None else sorted(ids),
-                                       include=["metadatas", "embeddings"])
-        return await self._ranked(found, field, vector, k, metric)
+class _Search:
+    """One k-nearest search on one vector field's collection."""
 
-    async def _ranked(self, found: Entries, field: str, vector: npt.NDArray[np.float32], k: int,
-                      metric: DistanceMetric) -> list[Hit]:
-        """The ``k`` best of ``found`` by exact score, ties by id, as whole records."""
+    def __init__(self, store: ChromaStore, collection: Collection, field: str, vector: npt.NDArray[np.float32],
+                 k: int, metric: DistanceMetric) -> None:
+        self.store, self.collection, self.field, self.vector, self.k, self.metric = (
+            store, collection, field, vector, k, metric)
+
+    async def among(self, ids: Sequence[str]) -> list[Hit]:
+        """The k best of ``ids`` (all held by the collection): exact when they are few, else HNSW."""
+        if len(ids) <= self.store.settings["exact_limit"]:
+            return await self.exact(ids=ids)
+        hits = await self.nearest(ids=ids)
+        return hits if len(hits) >= min(self.k, len(ids)) else await self.exact(ids=ids)
+
+    async def exact(self, *, where: dict[str, Any] | None = None, ids: Sequence[str] | None = None) -> list[Hit]:
+        """Score every matching vector exactly; the k best."""
+        if ids is not None and not ids:
+            return []
+        found = await self.collection.get(None if ids is None else sorted(ids), where=where,
+                                          include=["metadatas", "embeddings"])
+        return await self.ranked(found)
+
+    async def nearest(self, *, where: dict[str, Any] | None = None, ids: Sequence[str] | None = None) -> list[Hit]:
+        """HNSW's k nearest, rescored exactly."""
+        found = await self.collection.query(self.vector, self.k, where=where,
+                                            ids=None if ids is None else sorted(ids),
+                                            include=["metadatas", "embeddings"])
+        return await self.ranked(found)
+
+    async def ranked(self, found: Entries) -> list[Hit]:
+        """The k best of ``found`` by exact score, ties by id, as whole records."""
         if not len(found):
             return []
-        scores = exact_scores(entry_vectors(found.metadatas, found.embeddings), vector, metric)
+        scores = exact_scores(entry_vectors(found.metadatas, found.embeddings), self.vector, self.metric)
         group: list[int] = list(range(len(found)))
-        if len(found) > k:  # the k best and everything tied with the k-th
-            group = np.flatnonzero(scores >= -np.partition(-scores, k - 1)[k - 1]).tolist()
-        order = sorted(group, key=lambda i: (-scores[i], found.ids[i]))[:k]
+        if len(found) > self.k:  # the k best and everything tied with the k-th
+            group = np.flatnonzero(scores >= -np.partition(-scores, self.k - 1)[self.k - 1]).tolist()
+        order = sorted(group, key=lambda i: (-scores[i], found.ids[i]))[: self.k]
         best = Entries([found.ids[i] for i in order], [found.metadatas[i] for i in order],
                        np.asarray(found.embeddings)[order])
-        records = await self._fetch(best.ids, {field: best})
+        records = await self.store._fetch(best.ids, {self.field: best})
         return [Hit(records[i], float(scores[j])) for i, j in zip(best.ids, order, strict=True) if i in records]
 
 

@@ -1,0 +1,185 @@
+"""What the store keeps in Chroma: hostile values back exactly, one entry per single-vector record, no stale
+metadata after an update, batches split at Chroma's limits, one process per embedded directory."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import chromadb
+import numpy as np
+import pytest
+import vectorknobs as vk
+from chromadb.config import Settings
+from vectorknobs.testing import with_options
+from vectorknobs_chroma.layout import EXTRAS, GUEST, KIND
+
+pytestmark = pytest.mark.asyncio
+METRICS = [m.value for m in vk.DistanceMetric]
+
+HOSTILE: dict[str, Any] = {
+    "markers": {"~k:x": "s", "~r": "{}", "~g": True, "~c": "n", "~t:when": 1, "$datetime": "2024-01-01",
+                "$dict": {"$gt": ""}, "a.b": 1, "a": {"b": 2}, "": None, "#document": "d"},
+    "huge_ints": [2**53 + 1, -(2**63), 2**63, 2**70, -(2**2000), 0],
+    "big": 2**64 + 1,
+    "huger": -(2**3000),
+    "mixed": [1, 1.0, True, "1", None, datetime(2024, 1, 1), [1, [2]], {"k": [None]}],
+    "when": datetime(2023, 6, 15, 8, 30, 1, 5, tzinfo=timezone(timedelta(hours=-3, minutes=-30))),
+    "floats": [5e-324, -0.0, 1.7976931348623157e308, 0.1],
+    "text": "~k:text \x00 ☃ \U0001f469\u200d\U0001f4bb",
+    "zero": 0,
+    "nothing": None,
+}
+
+EXTREME_VECTORS = [
+    np.array([1e-45, 0.0, 0.0], np.float32),
+    np.array([3.4028234e38, -3.4028234e38, 1.0], np.float32),
+    np.array([-0.0, 0.0, 1e-30], np.float32),
+    np.zeros(3, np.float32),
+    np.array([0.1, -0.2, 0.3], np.float32),
+]
+
+
+def raw_client(path: str) -> Any:
+    return chromadb.PersistentClient(path=path, settings=Settings(anonymized_telemetry=False))
+
+
+@pytest.mark.parametrize("metric", METRICS)
+async def test_hostile_values_and_extreme_vectors_round_trip(any_config: str, metric: str) -> None:
+    records = [
+        vk.Record({**HOSTILE, "embedding": vk.VectorField(v, model_name="m"), "other": vk.VectorField(-v[::-1])},
+                  id=f"~k:id{i}")
+        for i, v in enumerate(EXTREME_VECTORS)
+    ]
+    async with vk.connect(with_options(any_config, metric=metric)) as store:
+        await store.bulk_create(records)
+        for record in records:
+            got = await store.read(record.key)
+            assert got == record
+            assert got is not None
+            assert got["embedding"].tobytes() == record["embedding"].tobytes()  # -0.0 stays -0.0
+            assert got["huger"] == -(2**3000)
+        assert await store.count({"big": 2**64 + 1}) == len(records)  # checked in Python: beyond 2**53
+        assert await store.count({"big": float(2**64)}) == 0  # the float neighbour of an int is not equal
+        assert await store.count({"huge_ints": {"$contains": 2**70}}) == len(records)
+        assert await store.count({"markers.a.b": 2}) == len(records)  # not the {"a.b": 1} key
+        assert await store.count({"when": datetime(2023, 6, 15, 12, 0, 1, 5, tzinfo=UTC)}) == len(records)
+
+
+@pytest.mark.parametrize("metric", METRICS)
+async def test_cosine_vectors_are_restored_bit_for_bit(any_config: str, metric: str) -> None:
+    rng = np.random.default_rng(9)
+    vectors = {f"v{i}": (rng.normal(size=384) * 10 ** rng.uniform(-3, 3)).astype(np.float32) for i in range(40)}
+    async with vk.connect(with_options(any_config, metric=metric)) as store:
+        await store.bulk_create([vk.Record({"embedding": vk.VectorField(v)}, id=i) for i, v in vectors.items()])
+        for record in await store.search():
+            assert record["embedding"].tobytes() == vectors[record.key].tobytes()
+        hits = await store.vector_search(vectors["v3"], k=1)
+        assert hits[0].record["embedding"].tobytes() == vectors["v3"].tobytes()
+
+
+async def test_a_single_vector_record_is_one_entry_and_guests_hold_the_rest(tmp_path: Path) -> None:
+    async with vk.connect(f"chroma://{tmp_path}/db") as store:
+        await store.bulk_create([
+            vk.Record({"text": "one", "embedding": vk.VectorField([1.0, 0.0])}, id="one"),
+            vk.Record({"text": "two", "embedding": vk.VectorField([0.0, 1.0]), "title": vk.VectorField([1.0])},
+                      id="two"),
+            vk.Record({"text": "none"}, id="none"),
+        ])
+    client = raw_client(f"{tmp_path}/db")
+    try:
+        contents = {c.name: c.get(include=["metadatas"]) for c in client.list_collections()}
+    finally:
+        client.close()
+    assert sorted(contents) == ["vectorknobs", "vectorknobs.embedding.vectors", "vectorknobs.fields",
+                                "vectorknobs.title.vectors"]
+    assert contents["vectorknobs"]["ids"] == ["none"]
+    assert sorted(contents["vectorknobs.embedding.vectors"]["ids"]) == ["one", "two"]
+    assert all(EXTRAS in m for m in contents["vectorknobs.embedding.vectors"]["metadatas"])
+    guest = contents["vectorknobs.title.vectors"]
+    assert guest["ids"] == ["two"]
+    assert guest["metadatas"][0][GUEST] is True
+    assert EXTRAS not in guest["metadatas"][0]
+    assert guest["metadatas"][0]["text"] == "two"  # filters on a guest field need the metadata too
+
+
+async def test_updates_leave_no_stale_metadata(tmp_path: Path) -> None:
+    """Chroma's upsert merges metadata; keys a record no longer has are removed, in homes and guests."""
+    async with vk.connect(f"chroma://{tmp_path}/db") as store:
+        await store.create(vk.Record({"gone": "x", "meta": {"deep": 1}, "a_vec": vk.VectorField([1.0]),
+                                      "embedding": vk.VectorField([1.0, 2.0])}, id="r"))
+        await store.update(vk.Record({"kept": 1, "embedding": vk.VectorField([2.0, 1.0])}, id="r"))
+        assert await store.count({"gone": {"$exists": True}}) == 0
+        assert await store.count({"meta.deep": 1}) == 0
+        assert await store.vector_search([1.0], vector_field="a_vec", k=5) == []
+    client = raw_client(f"{tmp_path}/db")
+    try:
+        entry = client.get_collection("vectorknobs.embedding.vectors").get(ids=["r"], include=["metadatas"])
+        assert client.get_collection("vectorknobs.a_vec.vectors").count() == 0
+    finally:
+        client.close()
+    keys = set(entry["metadatas"][0])
+    assert not {k for k in keys if "gone" in k or "meta" in k}
+    assert f"{KIND}kept" in keys
+    assert GUEST not in keys  # its home moved from a_vec back to embedding
+
+
+async def test_strings_chroma_cannot_store_are_refused_before_anything_is_written(any_config: str) -> None:
+    async with vk.connect(any_config) as store:
+        good = vk.Record({"text": "fine"}, id="good")
+        for bad in (vk.Record({"text": "lone \ud800 surrogate"}, id="bad"),
+                    vk.Record({"meta": {"k": ["\udfff"]}}, id="bad"), vk.Record({"t": "x"}, id="bad\udc80")):
+            with pytest.raises(vk.InvalidRecordError, match="surrogate"):
+                await store.bulk_create([good, bad])
+        assert await store.count() == 0
+
+
+@pytest.mark.parametrize("write_batch_size", [7, 100_000])
+async def test_bulk_writes_are_split_at_the_batch_limits(any_config: str, write_batch_size: int) -> None:
+    """A small write_batch_size splits writes; a huge one is capped at Chroma's own maximum batch size
+    (Chroma refuses bigger calls), both without the caller noticing."""
+    async with vk.connect(with_options(any_config, write_batch_size=write_batch_size)) as store:
+        limit = store._chroma.max_batch  # type: ignore[attr-defined]
+        n = 50 if write_batch_size < 100 else limit + 17
+        records = [vk.Record({"n": i, "embedding": vk.VectorField([float(i), 1.0])}, id=f"r{i:05d}")
+                   for i in range(n)]
+        assert await store.bulk_create(records) == [r.key for r in records]
+        assert store._chroma.write_batch == min(write_batch_size, limit)  # type: ignore[attr-defined]
+        assert await store.count() == n
+        assert await store.bulk_read([r.key for r in records[::9]]) == records[::9]
+        assert await store.bulk_delete([r.key for r in records]) == n
+        assert await store.count() == 0
+
+
+async def test_another_process_cannot_open_an_embedded_store(tmp_path: Path) -> None:
+    config = f"chroma://{tmp_path}/db"
+    async with vk.connect(config) as store, vk.connect(with_options(config, collection="second")) as second:
+        await store.create(vk.Record({"n": 1}, id="a"))
+        await second.create(vk.Record({"n": 2}, id="a"))  # a second store in this process shares the client
+        script = textwrap.dedent(f"""
+            import asyncio, vectorknobs as vk
+            async def main():
+                try:
+                    await vk.connect({config!r})
+                except vk.StoreLockedError as err:
+                    print("locked:", err)
+            asyncio.run(main())
+        """)
+        out = await run_python(script)
+        assert out.startswith("locked:")
+    reader = f"import asyncio, vectorknobs as vk\nasync def m():\n" \
+             f"    async with vk.connect({config!r}) as s: print(await s.count())\nasyncio.run(m())"
+    assert (await run_python(reader)).strip() == "1"  # released once both stores closed
+
+
+async def run_python(code: str) -> str:
+    """Run ``code`` in another Python process (in a thread: the event loop keeps going); its stdout."""
+    out = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", code], capture_output=True, text=True,
+                                  timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
