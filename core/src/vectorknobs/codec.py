@@ -24,6 +24,13 @@ def check_value(value: Any, where: str) -> Any:
     Storable: str, int, float (finite), bool, None, timezone-naive or aware datetime, and lists or
     dicts with string keys of those.
     """
+    kind = type(value)
+    if kind is str or kind is bool or value is None:  # the common cases first, by exact type
+        return value
+    if kind is float:
+        if not math.isfinite(value):
+            raise InvalidRecordError(f"{where}: {value} is not a finite number; store None instead")
+        return value
     if isinstance(value, (np.bool_, np.integer, np.floating)):
         value = value.item()  # a numpy scalar (a computed score, a count) is stored as the Python value
     if value is None or isinstance(value, (str, bool, datetime)):

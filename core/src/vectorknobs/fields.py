@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from enum import Enum
@@ -30,6 +31,12 @@ class FieldType(Enum):
     VECTOR = "vector"
     SPARSE_VECTOR = "sparse_vector"
 
+
+#: the type inferred for a value of exactly this class (None is JSON, as ``infer_type`` says)
+_PLAIN_TYPES: dict[type, FieldType] = {
+    str: FieldType.STRING, int: FieldType.INTEGER, float: FieldType.FLOAT, bool: FieldType.BOOLEAN,
+    type(None): FieldType.JSON,
+}
 
 _SCALAR_TYPES: dict[FieldType, tuple[type, ...]] = {
     FieldType.STRING: (str,),
@@ -68,16 +75,23 @@ class Field:
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = name
-        self.metadata: dict[str, Any] = check_value(dict(metadata or {}), f"field {name!r} metadata")
-        self.value = check_value(value, f"field {name!r}")
-        if type is not None and not isinstance(type, FieldType):
+        self.metadata: dict[str, Any] = check_value(dict(metadata), f"field {name!r} metadata") if metadata else {}
+        plain = _PLAIN_TYPES.get(value.__class__)
+        if plain is not None and (plain is not FieldType.FLOAT or math.isfinite(value)):
+            self.value = value  # an immutable plain scalar: nothing to check or copy
+        else:
+            self.value = check_value(value, f"field {name!r}")
+        if type is None:  # an inferred type always fits its value
+            self.type = plain or infer_type(self.value)
+            return
+        if not isinstance(type, FieldType):
             try:
                 type = FieldType(type)  # noqa: A001 - "float" means FieldType.FLOAT, as in the dict form
             except ValueError:
                 raise InvalidRecordError(
                     f"field {name!r}: unknown type {type!r}; use one of {', '.join(t.value for t in FieldType)}"
                 ) from None
-        self.type = type or infer_type(self.value)
+        self.type = type
         self._check_type()
 
     def _check_type(self) -> None:
@@ -102,8 +116,10 @@ class Field:
         for slot in _all_slots(type(self)):
             setattr(clone, slot, getattr(self, slot))
         clone.name = self.name if name is None else name
-        clone.value = _copy_value(self.value)
-        clone.metadata = _copy_value(self.metadata)
+        value = self.value
+        if value.__class__ is dict or value.__class__ is list:  # all else a field holds is immutable
+            clone.value = _copy_value(value)
+        clone.metadata = _copy_value(self.metadata) if self.metadata else {}
         return clone
 
     def to_dict(self) -> dict[str, Any]:
@@ -177,8 +193,8 @@ class VectorField(Field):
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = name
-        self.metadata = check_value(dict(metadata or {}), f"field {name!r} metadata")
-        self.value = as_vector(value, f"vector field {name!r}", dimensions)
+        self.metadata = check_value(dict(metadata), f"field {name!r} metadata") if metadata else {}
+        self.value = as_vector(value, "vector field", dimensions, name=name)
         self.dimensions = int(self.value.shape[0])
         self.type = FieldType.VECTOR
         for label, text in (
@@ -271,9 +287,21 @@ class SparseVectorField(Field):
 
 
 def as_vector(
-    value: npt.ArrayLike, where: str, dimensions: int | None = None, *, allow_empty: bool = False
+    value: npt.ArrayLike, where: str, dimensions: int | None = None, *, allow_empty: bool = False,
+    name: str | None = None,
 ) -> FloatArray:
-    """Check ``value`` and return it as a read-only, contiguous 1-D float32 array."""
+    """Check ``value`` and return it as a read-only, contiguous 1-D float32 array (``where`` and ``name``
+    say what it is in error messages)."""
+    if (  # the common case, checked quickly: a row of an embedding matrix
+        type(value) is np.ndarray and value.dtype == np.float32 and value.ndim == 1
+        and (dimensions is None or value.shape[0] == dimensions) and 0 < value.shape[0] <= MAX_DIMENSIONS
+    ):
+        vector: FloatArray = value.copy()
+        if not np.isfinite(vector).all():
+            raise VectorValueError(f"{_where(where, name)}: vector holds NaN or inf")
+        vector.flags.writeable = False
+        return vector
+    where = _where(where, name)
     if isinstance(value, (str, bytes, Mapping)):
         raise VectorValueError(f"{where}: expected a sequence of numbers, got {type(value).__name__}")
     try:
@@ -298,6 +326,10 @@ def as_vector(
         raise VectorValueError(f"{where}: vector holds NaN or inf (or values beyond float32 range)")
     vector.flags.writeable = False
     return vector
+
+
+def _where(where: str, name: str | None) -> str:
+    return where if name is None else f"{where} {name!r}"
 
 
 _SLOTS: dict[type, tuple[str, ...]] = {}

@@ -21,8 +21,15 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}")
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]{0,62}")
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_VALID_NAMES: set[str] = set()  # names that passed (a program uses few field names, each very often)
+_MAX_REMEMBERED = 10_000
+
+
 def check_field_name(name: object) -> str:
     """Return ``name`` if it is a valid top-level field name, else raise ``InvalidNameError``."""
+    if name.__class__ is str and name in _VALID_NAMES:
+        return name
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidNameError(
             f"invalid field name {name!r}: use a letter followed by letters, digits or '_' "
@@ -30,6 +37,8 @@ def check_field_name(name: object) -> str:
         )
     if name == ID_FIELD:
         raise InvalidNameError("'id' is the record id, not a field: set Record(id=...) instead")
+    if type(name) is str and len(_VALID_NAMES) < _MAX_REMEMBERED:  # not a str subclass with its own __eq__
+        _VALID_NAMES.add(name)
     return name
 
 
@@ -71,6 +80,6 @@ def check_record_id(record_id: object) -> str:
         raise InvalidRecordError(f"record id must be a str, got {type(record_id).__name__}: {record_id!r}")
     if not record_id or len(record_id) > MAX_ID_LENGTH:
         raise InvalidRecordError(f"record id must be 1 to {MAX_ID_LENGTH} characters, got {len(record_id)}")
-    if any(ord(c) < 32 or ord(c) == 127 for c in record_id):
+    if _CONTROL.search(record_id):
         raise InvalidRecordError(f"record id {record_id!r} contains control characters")
     return record_id

@@ -95,7 +95,8 @@ class Record:
         return {name: field.value for name, field in self.fields.items()}
 
     def copy(self) -> Record:
-        clone = Record(id=self.id)
+        clone = object.__new__(Record)  # the id was checked when it was set
+        clone.id = self.id
         clone.fields = {name: field.copy() for name, field in self.fields.items()}
         return clone
 

@@ -378,7 +378,10 @@ class VectorStore(ABC):
         for record in records:
             if record.id is None and mode is WriteMode.UPDATE:
                 raise InvalidRecordError("update needs records with an id")
-            copy = record.copy() if record.id else record.with_id(Record.new_id())
+            # ``id`` and ``fields`` can be set directly, past Record's checks: check both here
+            copy = record.with_id(check_record_id(record.id)) if record.id is not None else record.with_id(
+                Record.new_id()
+            )
             assert copy.id is not None
             if copy.id in seen:
                 raise InvalidRecordError(f"record id {copy.id!r} appears twice in one batch")
