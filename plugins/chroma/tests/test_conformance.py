@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import collection_url
+from chroma_helpers import collection_url
 from vectorknobs.testing import ConfigLike, StoreConformance, with_options
 
 

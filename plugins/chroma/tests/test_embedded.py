@@ -18,8 +18,10 @@ async def test_the_event_loop_keeps_running_while_chroma_works(tmp_path: Path) -
     and searches: Chroma's calls run in threads, and writes go in chunks of write_batch_size, so no single
     call (each holds the GIL in chromadb 1.5) stalls the loop for long."""
     rng = np.random.default_rng(1)
-    records = [vk.Record({"text": f"t{i}", "embedding": vk.VectorField(rng.normal(size=64))}, id=f"r{i:04d}")
-               for i in range(2000)]
+    records = [
+        vk.Record({"text": f"t{i}", "embedding": vk.VectorField(rng.normal(size=64))}, id=f"r{i:04d}")
+        for i in range(2000)
+    ]
     gaps: list[float] = []
     done = asyncio.Event()
 
@@ -48,9 +50,17 @@ async def test_the_event_loop_keeps_running_while_chroma_works(tmp_path: Path) -
 async def test_readers_never_see_half_a_batch(tmp_path: Path) -> None:
     """Records with two vector fields live in two Chroma collections, written one after the other; reads,
     searches and streams running meanwhile see each record whole, in one version or the other."""
+
     def version(n: int, v: int) -> vk.Record:
-        return vk.Record({"v": v, "a_vec": vk.VectorField([float(v), 1.0]), "b_vec": vk.VectorField([1.0, float(v)]),
-                          "embedding": vk.VectorField([float(n), float(v), 1.0])}, id=f"r{n:02d}")
+        return vk.Record(
+            {
+                "v": v,
+                "a_vec": vk.VectorField([float(v), 1.0]),
+                "b_vec": vk.VectorField([1.0, float(v)]),
+                "embedding": vk.VectorField([float(n), float(v), 1.0]),
+            },
+            id=f"r{n:02d}",
+        )
 
     def whole(record: vk.Record) -> bool:
         v = record["v"]

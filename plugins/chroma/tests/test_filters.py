@@ -68,21 +68,58 @@ ROWS: dict[str, dict[str, Any]] = {
     "empty": {},
 }
 QUERIES: list[dict[str, Any]] = [
-    {"n": 2}, {"n": 2.5}, {"n": -1.5}, {"n": {"$gte": 2.5}}, {"n": {"$gt": 2}}, {"n": {"$lte": 2.9}},
-    {"n": {"$lt": -0.5}}, {"n": {"$in": [2.5, -1]}}, {"n": {"$between": [-1.5, 2.2]}}, {"n": True}, {"n": 1},
-    {"n": "2"}, {"n": {"$ne": 2}}, {"n": {"$not_in": [2, "2"]}}, {"n": 2**53}, {"n": 2**53 + 1},
-    {"n": {"$gt": 2**53}}, {"n": {"$in": [2**53 + 1, 2]}}, {"n": None}, {"n": {"$exists": True}},
-    {"$not": {"n": {"$gt": 1}}}, {"$not": {"n": {"$between": [0, 2]}}},
-    {"name": {"$gt": "b"}}, {"name": {"$lte": "an"}}, {"name": {"$between": ["a", "b"]}}, {"name": {"$like": "%an%"}},
-    {"name": {"$like": "a\\_b"}}, {"name": {"$like": "100\\%"}}, {"name": {"$like": "_n"}}, {"name": {"$like": "%"}},
-    {"name": {"$contains": "an"}}, {"name": {"$contains": "~k:"}}, {"$not": {"name": {"$like": "%an%"}}},
-    {"tags": {"$contains": 1}}, {"tags": {"$contains": 2.5}}, {"tags": {"$contains": "x"}},
-    {"tags": {"$contains": True}}, {"tags": {"$contains": 2**70}}, {"$not": {"tags": {"$contains": "x"}}},
-    {"tags": {"$exists": False}}, {"when": datetime(2024, 1, 1, 12, tzinfo=UTC)},
-    {"when": {"$gt": datetime(2024, 1, 1, 11, 59)}}, {"$not": {"when": {"$lt": datetime(2024, 1, 1, 13)}}},
-    {"meta.rank": 1}, {"meta.rank": None}, {"meta.x-y": "k"}, {"meta": {"$exists": True}},
-    {"id": {"$gt": "h"}}, {"id": {"$like": "%2"}}, {"id": {"$in": ["int2", "text", "nope"]}},
-    {"$or": [{"id": "neg"}, {"name": {"$like": "B%"}}]}, {"embedding": {"$exists": False}},
+    {"n": 2},
+    {"n": 2.5},
+    {"n": -1.5},
+    {"n": {"$gte": 2.5}},
+    {"n": {"$gt": 2}},
+    {"n": {"$lte": 2.9}},
+    {"n": {"$lt": -0.5}},
+    {"n": {"$in": [2.5, -1]}},
+    {"n": {"$between": [-1.5, 2.2]}},
+    {"n": True},
+    {"n": 1},
+    {"n": "2"},
+    {"n": {"$ne": 2}},
+    {"n": {"$not_in": [2, "2"]}},
+    {"n": 2**53},
+    {"n": 2**53 + 1},
+    {"n": {"$gt": 2**53}},
+    {"n": {"$in": [2**53 + 1, 2]}},
+    {"n": None},
+    {"n": {"$exists": True}},
+    {"$not": {"n": {"$gt": 1}}},
+    {"$not": {"n": {"$between": [0, 2]}}},
+    {"name": {"$gt": "b"}},
+    {"name": {"$lte": "an"}},
+    {"name": {"$between": ["a", "b"]}},
+    {"name": {"$like": "%an%"}},
+    {"name": {"$like": "a\\_b"}},
+    {"name": {"$like": "100\\%"}},
+    {"name": {"$like": "_n"}},
+    {"name": {"$like": "%"}},
+    {"name": {"$contains": "an"}},
+    {"name": {"$contains": "~k:"}},
+    {"$not": {"name": {"$like": "%an%"}}},
+    {"tags": {"$contains": 1}},
+    {"tags": {"$contains": 2.5}},
+    {"tags": {"$contains": "x"}},
+    {"tags": {"$contains": True}},
+    {"tags": {"$contains": 2**70}},
+    {"$not": {"tags": {"$contains": "x"}}},
+    {"tags": {"$exists": False}},
+    {"when": datetime(2024, 1, 1, 12, tzinfo=UTC)},
+    {"when": {"$gt": datetime(2024, 1, 1, 11, 59)}},
+    {"$not": {"when": {"$lt": datetime(2024, 1, 1, 13)}}},
+    {"meta.rank": 1},
+    {"meta.rank": None},
+    {"meta.x-y": "k"},
+    {"meta": {"$exists": True}},
+    {"id": {"$gt": "h"}},
+    {"id": {"$like": "%2"}},
+    {"id": {"$in": ["int2", "text", "nope"]}},
+    {"$or": [{"id": "neg"}, {"name": {"$like": "B%"}}]},
+    {"embedding": {"$exists": False}},
     {"$and": [{"n": {"$exists": True}}, {"$or": [{"name": {"$contains": "a"}}, {"tags": {"$contains": 2.5}}]}]},
 ]
 
@@ -129,8 +166,10 @@ async def test_a_filter_checked_in_python_still_returns_k(any_config: str, exact
     rng = np.random.default_rng(8)
     vectors = {f"r{i:03d}": rng.normal(size=8).astype(np.float32) for i in range(250)}
     query = vectors["r000"] + np.float32(0.01)
-    records = [vk.Record({"name": f"{'needle' if i % 25 == 24 else 'hay'}-{i}", "embedding": vk.VectorField(v)},
-                         id=record_id) for i, (record_id, v) in enumerate(vectors.items())]
+    records = [
+        vk.Record({"name": f"{'needle' if i % 25 == 24 else 'hay'}-{i}", "embedding": vk.VectorField(v)}, id=record_id)
+        for i, (record_id, v) in enumerate(vectors.items())
+    ]
     where = {"name": {"$contains": "eed"}}
     async with vk.connect(with_options(any_config, exact_limit=exact_limit, ef_search=300)) as store:
         await store.bulk_create(records)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 import vectorknobs as vk
-from conftest import ChromaServer, free_port
+from chroma_helpers import ChromaServer, free_port
 
 pytestmark = pytest.mark.asyncio
 
@@ -25,8 +25,12 @@ async def test_a_server_restart_gives_typed_errors_then_the_store_recovers(priva
     async with vk.connect(f"{private_server.url}/docs?timeout=10") as store:
         await store.create(vk.Record({"n": 1, "embedding": vk.VectorField([1.0, 0.0])}, id="a"))
         await asyncio.to_thread(private_server.stop)
-        for call in (store.read("a"), store.count(), store.vector_search([1.0, 0.0], k=1),
-                     store.create(vk.Record({"n": 2}, id="b"))):
+        for call in (
+            store.read("a"),
+            store.count(),
+            store.vector_search([1.0, 0.0], k=1),
+            store.create(vk.Record({"n": 2}, id="b")),
+        ):
             with pytest.raises(vk.StoreError, match="cannot reach the Chroma server"):
                 await call
         await asyncio.to_thread(private_server.start)  # same port, same data directory

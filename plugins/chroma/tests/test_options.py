@@ -9,8 +9,8 @@ from typing import Any
 import chromadb
 import pytest
 import vectorknobs as vk
+from chroma_helpers import collection_url
 from chromadb.config import Settings
-from conftest import collection_url
 from vectorknobs.config import parse_config
 from vectorknobs.store import COMMON_OPTIONS
 from vectorknobs.testing import with_options
@@ -45,9 +45,18 @@ def test_url_and_dict_are_the_same_configuration(tmp_path: Path) -> None:
     url = parse_config(
         f"chroma://{tmp_path}?collection=docs&ef_search=77&ssl=true&timeout=2.5&exact_limit=10&metric=l2"
     )
-    mapping = parse_config({"backend": "chroma", "path": str(tmp_path), "collection": "docs",
-                                      "ef_search": 77, "ssl": True, "timeout": 2.5, "exact_limit": 10,
-                                      "metric": "euclidean"})
+    mapping = parse_config(
+        {
+            "backend": "chroma",
+            "path": str(tmp_path),
+            "collection": "docs",
+            "ef_search": 77,
+            "ssl": True,
+            "timeout": 2.5,
+            "exact_limit": 10,
+            "metric": "euclidean",
+        }
+    )
     assert ChromaStore(url).settings == ChromaStore(mapping).settings
     store = ChromaStore(url)
     assert (store.base, store.settings["ef_search"], store.metric) == ("docs", 77, vk.DistanceMetric.EUCLIDEAN)
@@ -62,25 +71,28 @@ def test_http_collection_comes_from_the_url_path() -> None:
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize(("config", "match"), [
-    ("chroma://relative/dir", "absolute directory"),
-    ("chroma://", "absolute directory"),
-    ({"backend": "chroma"}, "absolute directory"),
-    ("chroma+http:///docs", "needs a server"),
-    ("chroma+http://h:8000/a/b", "URL path names the collection"),
-    ("chroma+http://h:8000/docs?collection=other", "once"),
-    ("chroma:///tmp/x?collection=a.b", "no dots"),
-    ("chroma:///tmp/x?collection=ab", "3 to 63"),
-    ("chroma:///tmp/x?collection=-abc", "starting and ending"),
-    ("chroma:///tmp/x?ef_search=0", "ef_search"),
-    ("chroma:///tmp/x?max_neighbors=1", "max_neighbors"),
-    ("chroma:///tmp/x?resize_factor=1", "resize_factor"),
-    ("chroma:///tmp/x?timeout=0", "timeout"),
-    ("chroma:///tmp/x?timeout=inf", "timeout"),
-    ("chroma:///tmp/x?write_batch_size=0", "write_batch_size"),
-    ("chroma:///tmp/x?exact_limit=-1", "exact_limit"),
-    ("chroma:///tmp/x?ssl=maybe", "ssl"),
-])
+@pytest.mark.parametrize(
+    ("config", "match"),
+    [
+        ("chroma://relative/dir", "absolute directory"),
+        ("chroma://", "absolute directory"),
+        ({"backend": "chroma"}, "absolute directory"),
+        ("chroma+http:///docs", "needs a server"),
+        ("chroma+http://h:8000/a/b", "URL path names the collection"),
+        ("chroma+http://h:8000/docs?collection=other", "once"),
+        ("chroma:///tmp/x?collection=a.b", "no dots"),
+        ("chroma:///tmp/x?collection=ab", "3 to 63"),
+        ("chroma:///tmp/x?collection=-abc", "starting and ending"),
+        ("chroma:///tmp/x?ef_search=0", "ef_search"),
+        ("chroma:///tmp/x?max_neighbors=1", "max_neighbors"),
+        ("chroma:///tmp/x?resize_factor=1", "resize_factor"),
+        ("chroma:///tmp/x?timeout=0", "timeout"),
+        ("chroma:///tmp/x?timeout=inf", "timeout"),
+        ("chroma:///tmp/x?write_batch_size=0", "write_batch_size"),
+        ("chroma:///tmp/x?exact_limit=-1", "exact_limit"),
+        ("chroma:///tmp/x?ssl=maybe", "ssl"),
+    ],
+)
 async def test_bad_configurations_say_what_to_fix(config: Any, match: str) -> None:
     with pytest.raises(vk.ConfigError, match=match):
         await vk.connect(config)
@@ -132,8 +144,11 @@ async def test_a_missing_tenant_or_database_is_a_config_error(any_config: str, o
 
 @pytest.mark.asyncio
 async def test_stores_with_other_collections_share_a_directory_and_a_server(any_config: str) -> None:
-    other = (with_options(any_config, collection="other-store") if any_config.startswith("chroma:")
-             else collection_url(any_config.rsplit("/", 1)[0]))
+    other = (
+        with_options(any_config, collection="other-store")
+        if any_config.startswith("chroma:")
+        else collection_url(any_config.rsplit("/", 1)[0])
+    )
     async with vk.connect(any_config) as first, vk.connect(other) as second:
         await first.create(vk.Record({"n": 1, "embedding": vk.VectorField([1.0, 0.0])}, id="a"))
         await second.create(vk.Record({"n": 2, "embedding": vk.VectorField([0.0, 1.0])}, id="a"))

@@ -23,8 +23,19 @@ pytestmark = pytest.mark.asyncio
 METRICS = [m.value for m in vk.DistanceMetric]
 
 HOSTILE: dict[str, Any] = {
-    "markers": {"~k:x": "s", "~r": "{}", "~g": True, "~c": "n", "~t:when": 1, "$datetime": "2024-01-01",
-                "$dict": {"$gt": ""}, "a.b": 1, "a": {"b": 2}, "": None, "#document": "d"},
+    "markers": {
+        "~k:x": "s",
+        "~r": "{}",
+        "~g": True,
+        "~c": "n",
+        "~t:when": 1,
+        "$datetime": "2024-01-01",
+        "$dict": {"$gt": ""},
+        "a.b": 1,
+        "a": {"b": 2},
+        "": None,
+        "#document": "d",
+    },
     "huge_ints": [2**53 + 1, -(2**63), 2**63, 2**70, -(2**2000), 0],
     "big": 2**64 + 1,
     "huger": -(2**3000),
@@ -52,8 +63,10 @@ def raw_client(path: str) -> Any:
 @pytest.mark.parametrize("metric", METRICS)
 async def test_hostile_values_and_extreme_vectors_round_trip(any_config: str, metric: str) -> None:
     records = [
-        vk.Record({**HOSTILE, "embedding": vk.VectorField(v, model_name="m"), "other": vk.VectorField(-v[::-1])},
-                  id=f"~k:id{i}")
+        vk.Record(
+            {**HOSTILE, "embedding": vk.VectorField(v, model_name="m"), "other": vk.VectorField(-v[::-1])},
+            id=f"~k:id{i}",
+        )
         for i, v in enumerate(EXTREME_VECTORS)
     ]
     async with vk.connect(with_options(any_config, metric=metric)) as store:
@@ -85,19 +98,26 @@ async def test_cosine_vectors_are_restored_bit_for_bit(any_config: str, metric: 
 
 async def test_a_single_vector_record_is_one_entry_and_guests_hold_the_rest(tmp_path: Path) -> None:
     async with vk.connect(f"chroma://{tmp_path}/db") as store:
-        await store.bulk_create([
-            vk.Record({"text": "one", "embedding": vk.VectorField([1.0, 0.0])}, id="one"),
-            vk.Record({"text": "two", "embedding": vk.VectorField([0.0, 1.0]), "title": vk.VectorField([1.0])},
-                      id="two"),
-            vk.Record({"text": "none"}, id="none"),
-        ])
+        await store.bulk_create(
+            [
+                vk.Record({"text": "one", "embedding": vk.VectorField([1.0, 0.0])}, id="one"),
+                vk.Record(
+                    {"text": "two", "embedding": vk.VectorField([0.0, 1.0]), "title": vk.VectorField([1.0])}, id="two"
+                ),
+                vk.Record({"text": "none"}, id="none"),
+            ]
+        )
     client = raw_client(f"{tmp_path}/db")
     try:
         contents = {c.name: c.get(include=["metadatas"]) for c in client.list_collections()}
     finally:
         client.close()
-    assert sorted(contents) == ["vectorknobs", "vectorknobs.embedding.vectors", "vectorknobs.fields",
-                                "vectorknobs.title.vectors"]
+    assert sorted(contents) == [
+        "vectorknobs",
+        "vectorknobs.embedding.vectors",
+        "vectorknobs.fields",
+        "vectorknobs.title.vectors",
+    ]
     assert contents["vectorknobs"]["ids"] == ["none"]
     assert sorted(contents["vectorknobs.embedding.vectors"]["ids"]) == ["one", "two"]
     assert all(EXTRAS in m for m in contents["vectorknobs.embedding.vectors"]["metadatas"])
@@ -111,8 +131,17 @@ async def test_a_single_vector_record_is_one_entry_and_guests_hold_the_rest(tmp_
 async def test_updates_leave_no_stale_metadata(tmp_path: Path) -> None:
     """Chroma's upsert merges metadata; keys a record no longer has are removed, in homes and guests."""
     async with vk.connect(f"chroma://{tmp_path}/db") as store:
-        await store.create(vk.Record({"gone": "x", "meta": {"deep": 1}, "a_vec": vk.VectorField([1.0]),
-                                      "embedding": vk.VectorField([1.0, 2.0])}, id="r"))
+        await store.create(
+            vk.Record(
+                {
+                    "gone": "x",
+                    "meta": {"deep": 1},
+                    "a_vec": vk.VectorField([1.0]),
+                    "embedding": vk.VectorField([1.0, 2.0]),
+                },
+                id="r",
+            )
+        )
         await store.update(vk.Record({"kept": 1, "embedding": vk.VectorField([2.0, 1.0])}, id="r"))
         assert await store.count({"gone": {"$exists": True}}) == 0
         assert await store.count({"meta.deep": 1}) == 0
@@ -132,8 +161,11 @@ async def test_updates_leave_no_stale_metadata(tmp_path: Path) -> None:
 async def test_strings_chroma_cannot_store_are_refused_before_anything_is_written(any_config: str) -> None:
     async with vk.connect(any_config) as store:
         good = vk.Record({"text": "fine"}, id="good")
-        for bad in (vk.Record({"text": "lone \ud800 surrogate"}, id="bad"),
-                    vk.Record({"meta": {"k": ["\udfff"]}}, id="bad"), vk.Record({"t": "x"}, id="bad\udc80")):
+        for bad in (
+            vk.Record({"text": "lone \ud800 surrogate"}, id="bad"),
+            vk.Record({"meta": {"k": ["\udfff"]}}, id="bad"),
+            vk.Record({"t": "x"}, id="bad\udc80"),
+        ):
             with pytest.raises(vk.InvalidRecordError, match="surrogate"):
                 await store.bulk_create([good, bad])
         assert await store.count() == 0
@@ -146,8 +178,7 @@ async def test_bulk_writes_are_split_at_the_batch_limits(any_config: str, write_
     async with vk.connect(with_options(any_config, write_batch_size=write_batch_size)) as store:
         limit = store._chroma.max_batch  # type: ignore[attr-defined]
         n = 50 if write_batch_size < 100 else limit + 17
-        records = [vk.Record({"n": i, "embedding": vk.VectorField([float(i), 1.0])}, id=f"r{i:05d}")
-                   for i in range(n)]
+        records = [vk.Record({"n": i, "embedding": vk.VectorField([float(i), 1.0])}, id=f"r{i:05d}") for i in range(n)]
         assert await store.bulk_create(records) == [r.key for r in records]
         assert store._chroma.write_batch == min(write_batch_size, limit)  # type: ignore[attr-defined]
         assert await store.count() == n
@@ -172,14 +203,17 @@ async def test_another_process_cannot_open_an_embedded_store(tmp_path: Path) -> 
         """)
         out = await run_python(script)
         assert out.startswith("locked:")
-    reader = f"import asyncio, vectorknobs as vk\nasync def m():\n" \
-             f"    async with vk.connect({config!r}) as s: print(await s.count())\nasyncio.run(m())"
+    reader = (
+        f"import asyncio, vectorknobs as vk\nasync def m():\n"
+        f"    async with vk.connect({config!r}) as s: print(await s.count())\nasyncio.run(m())"
+    )
     assert (await run_python(reader)).strip() == "1"  # released once both stores closed
 
 
 async def run_python(code: str) -> str:
     """Run ``code`` in another Python process (in a thread: the event loop keeps going); its stdout."""
-    out = await asyncio.to_thread(subprocess.run, [sys.executable, "-c", code], capture_output=True, text=True,
-                                  timeout=120, check=False)
+    out = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout
