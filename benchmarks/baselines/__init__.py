@@ -37,7 +37,7 @@ from types import ModuleType
 
 from benchmarks.sides import Side, SideContext
 
-BUILTIN = ("faiss", "pgvector", "langchain_postgres")
+BUILTIN = ("faiss", "pgvector", "langchain_postgres", "chroma")
 
 
 class BaselineError(RuntimeError):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -91,8 +92,17 @@ def _tenant_check(where: str) -> Iterator[None]:
 class Chroma:
     """A connection: ``await Chroma.embedded(path, ...)`` or ``await Chroma.http(host, port, ...)``."""
 
-    def __init__(self, client: Any, where: str, *, in_process: bool, timeout: float | None, max_batch: int,
-                 write_batch: int, release: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        where: str,
+        *,
+        in_process: bool,
+        timeout: float | None,
+        max_batch: int,
+        write_batch: int,
+        release: Callable[[], None] = lambda: None,
+    ) -> None:
         self.client = client
         self.where = where
         self.in_process = in_process
@@ -110,7 +120,10 @@ class Chroma:
         try:
             with translated("open", where), _tenant_check(where):
                 client: Any = await asyncio.to_thread(
-                    chromadb.PersistentClient, path=str(path), settings=_settings(), tenant=tenant,
+                    chromadb.PersistentClient,
+                    path=str(path),
+                    settings=_settings(),
+                    tenant=tenant,
                     database=database,
                 )
                 max_batch = await asyncio.to_thread(client.get_max_batch_size)
@@ -122,21 +135,31 @@ class Chroma:
             client.close()
             lock.release()
 
-        return cls(client, where, in_process=True, timeout=None, max_batch=max_batch, write_batch=write_batch,
-                   release=release)
+        return cls(
+            client, where, in_process=True, timeout=None, max_batch=max_batch, write_batch=write_batch, release=release
+        )
 
     @classmethod
-    async def http(cls, host: str, port: int, *, ssl: bool, tenant: str, database: str, seconds: float,
-                   write_batch: int) -> Chroma:
+    async def http(
+        cls, host: str, port: int, *, ssl: bool, tenant: str, database: str, seconds: float, write_batch: int
+    ) -> Chroma:
         where = f"{'https' if ssl else 'http'}://{host}:{port}"
         key = (host, port, ssl, tenant, database)
         with translated("connect", where, timeout=seconds):
             client: Any = _HTTP_CLIENTS.get(key)
             if client is None:
                 with _tenant_check(where):
-                    client = await asyncio.wait_for(chromadb.AsyncHttpClient(
-                        host=host, port=port, ssl=ssl, tenant=tenant, database=database, settings=_settings(),
-                    ), seconds)
+                    client = await asyncio.wait_for(
+                        chromadb.AsyncHttpClient(
+                            host=host,
+                            port=port,
+                            ssl=ssl,
+                            tenant=tenant,
+                            database=database,
+                            settings=_settings(),
+                        ),
+                        seconds,
+                    )
                 client = _HTTP_CLIENTS.setdefault(key, client)
             max_batch = await asyncio.wait_for(client.get_max_batch_size(), seconds)
         return cls(client, where, in_process=False, timeout=seconds, max_batch=max_batch, write_batch=write_batch)
@@ -154,17 +177,25 @@ class Chroma:
             result: Awaitable[Any] = method(**kwargs)
             return await asyncio.wait_for(result, self.timeout)
 
-    async def collection(self, name: str, configuration: dict[str, Any] | None = None,
-                         metadata: dict[str, Any] | None = None) -> Collection:
+    async def collection(
+        self, name: str, configuration: dict[str, Any] | None = None, metadata: dict[str, Any] | None = None
+    ) -> Collection:
         """The collection ``name``, created (with ``configuration`` and ``metadata``) if missing."""
-        raw = await self.call(f"open collection {name}", self.client.get_or_create_collection, name=name,
-                              configuration=configuration, metadata=metadata, embedding_function=None)
+        raw = await self.call(
+            f"open collection {name}",
+            self.client.get_or_create_collection,
+            name=name,
+            configuration=configuration,
+            metadata=metadata,
+            embedding_function=None,
+        )
         return Collection(self, name, raw)
 
     async def existing(self, name: str) -> Collection | None:
         try:
-            raw = await self.call(f"open collection {name}", self.client.get_collection, name=name,
-                                  embedding_function=None)
+            raw = await self.call(
+                f"open collection {name}", self.client.get_collection, name=name, embedding_function=None
+            )
         except StoreError as err:
             if isinstance(err.__cause__, NotFoundError):
                 return None
@@ -187,6 +218,8 @@ class Collection:
         self.chroma = chroma
         self.name = name
         self.raw = raw
+        self._pending: dict[tuple[int, str, tuple[str, ...]], tuple[list[Any], list[asyncio.Future[Entries]]]] = {}
+        self._flushing: set[asyncio.Task[None]] = set()
 
     @property
     def configuration(self) -> dict[str, Any]:
@@ -199,8 +232,9 @@ class Collection:
     async def count(self) -> int:
         return int(await self.chroma.call(f"count {self.name}", self.raw.count))
 
-    async def get(self, ids: Sequence[str] | None = None, where: dict[str, Any] | None = None,
-                  include: Sequence[str] = ()) -> Entries:
+    async def get(
+        self, ids: Sequence[str] | None = None, where: dict[str, Any] | None = None, include: Sequence[str] = ()
+    ) -> Entries:
         """Entries by id and/or ``where`` (all of them with neither), in Chroma's order."""
         if ids is not None and not ids:
             return Entries([], [], [])
@@ -211,29 +245,98 @@ class Collection:
         ]
         return _merge([_entries(p, include) for p in parts], include)
 
-    async def query(self, vector: npt.NDArray[np.float32], n: int, where: dict[str, Any] | None = None,
-                    ids: Sequence[str] | None = None, include: Sequence[str] = ()) -> Entries:
-        """The ``n`` entries nearest ``vector`` (Chroma's HNSW), among ``ids`` and ``where`` if given."""
-        result = await self.chroma.call(
-            f"search {self.name}", self.raw.query, query_embeddings=[vector], n_results=n, where=where,
-            ids=None if ids is None else list(ids), include=list(include),
-        )
-        return Entries(
-            list(result["ids"][0]),
-            list(result["metadatas"][0]) if "metadatas" in include else [],
-            result["embeddings"][0] if "embeddings" in include else [],
-        )
+    async def query(
+        self,
+        vector: npt.NDArray[np.float32],
+        n: int,
+        where: dict[str, Any] | None = None,
+        ids: Sequence[str] | None = None,
+        include: Sequence[str] = (),
+    ) -> Entries:
+        """The ``n`` entries nearest ``vector`` (Chroma's HNSW), among ``ids`` and ``where`` if given.
 
-    async def write(self, ids: Sequence[str], embeddings: Sequence[npt.NDArray[np.float32]],
-                    metadatas: Sequence[Metadata], *, replace: bool) -> None:
+        Concurrent queries with the same ``n``, ``where`` and ``include`` (``asyncio.gather`` of many
+        searches, a busy server) go to Chroma as one batch query.
+        """
+        if ids is not None:
+            return (await self._query([vector], n, where, list(ids), include))[0]
+        key = (n, json.dumps(where, sort_keys=True), tuple(include))
+        batch = self._pending.get(key)
+        if batch is None:
+            batch = self._pending[key] = ([], [])
+            asyncio.get_running_loop().call_soon(self._flush, key, where)
+        future: asyncio.Future[Entries] = asyncio.get_running_loop().create_future()
+        batch[0].append(vector)
+        batch[1].append(future)
+        return await future
+
+    def _flush(self, key: tuple[int, str, tuple[str, ...]], where: dict[str, Any] | None) -> None:
+        vectors, futures = self._pending.pop(key)
+
+        async def run() -> None:
+            try:
+                found = await self._query(vectors, key[0], where, None, key[2])
+            except BaseException as err:
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(err)
+                if not isinstance(err, Exception):
+                    raise
+                return
+            for future, entries in zip(futures, found, strict=True):
+                if not future.done():
+                    future.set_result(entries)
+
+        task = asyncio.ensure_future(run())
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def _query(
+        self,
+        vectors: list[npt.NDArray[np.float32]],
+        n: int,
+        where: dict[str, Any] | None,
+        ids: list[str] | None,
+        include: Sequence[str],
+    ) -> list[Entries]:
+        result = await self.chroma.call(
+            f"search {self.name}",
+            self.raw.query,
+            query_embeddings=np.asarray(vectors, dtype=np.float32),
+            n_results=n,
+            where=where,
+            ids=ids,
+            include=list(include),
+        )
+        return [
+            Entries(
+                list(result["ids"][row]),
+                list(result["metadatas"][row]) if "metadatas" in include else [],
+                result["embeddings"][row] if "embeddings" in include else [],
+            )
+            for row in range(len(vectors))
+        ]
+
+    async def write(
+        self,
+        ids: Sequence[str],
+        embeddings: Sequence[npt.NDArray[np.float32]],
+        metadatas: Sequence[Metadata],
+        *,
+        replace: bool,
+    ) -> None:
         """``add`` new entries, or ``upsert`` over existing ones (``replace``), ``write_batch`` at a time."""
         method = self.raw.upsert if replace else self.raw.add
         size = self.chroma.write_batch
         for start in range(0, len(ids), size):
             end = start + size
             await self.chroma.call(
-                f"write {self.name}", method, writing=True, ids=list(ids[start:end]),
-                embeddings=np.asarray(embeddings[start:end], dtype=np.float32), metadatas=list(metadatas[start:end]),
+                f"write {self.name}",
+                method,
+                writing=True,
+                ids=list(ids[start:end]),
+                embeddings=np.asarray(embeddings[start:end], dtype=np.float32),
+                metadatas=list(metadatas[start:end]),
             )
 
     async def delete(self, ids: Sequence[str]) -> None:
@@ -243,7 +346,7 @@ class Collection:
 
 def _chunks(items: list[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _entries(result: Any, include: Sequence[str]) -> Entries:
@@ -262,7 +365,9 @@ def _merge(parts: list[Entries], include: Sequence[str]) -> Entries:
         arrays = [p.embeddings for p in parts if len(p)]
         embeddings = np.concatenate(arrays) if arrays else []
     return Entries(
-        [i for p in parts for i in p.ids], [m for p in parts for m in p.metadatas], embeddings,
+        [i for p in parts for i in p.ids],
+        [m for p in parts for m in p.metadatas],
+        embeddings,
     )
 
 

@@ -105,8 +105,10 @@ def encode_batch(records: list[Record], unit_vectors: bool) -> list[Encoded]:
             units, codes = to_unit(np.stack([parts[n][2][name] for n in members]))
             for j, n in enumerate(members):
                 stored[n][name] = (units[j], codes[j])
-    return [_entries(record, flat, extras, vectors)
-            for record, (flat, extras, _), vectors in zip(records, parts, stored, strict=True)]
+    return [
+        _entries(record, flat, extras, vectors)
+        for record, (flat, extras, _), vectors in zip(records, parts, stored, strict=True)
+    ]
 
 
 def _split(record: Record) -> tuple[dict[str, Any], dict[str, Any], dict[str, FloatArray]]:
@@ -128,8 +130,9 @@ def _split(record: Record) -> tuple[dict[str, Any], dict[str, Any], dict[str, Fl
     return flat, extras, vectors
 
 
-def _entries(record: Record, flat: dict[str, Any], extras: dict[str, Any],
-             vectors: dict[str, tuple[FloatArray, str | None]]) -> Encoded:
+def _entries(
+    record: Record, flat: dict[str, Any], extras: dict[str, Any], vectors: dict[str, tuple[FloatArray, str | None]]
+) -> Encoded:
     home = min(vectors) if vectors else None
     entries: dict[str | None, tuple[FloatArray, dict[str, Any] | None]] = {}
     for name, (embedding, code) in vectors.items():
@@ -210,8 +213,8 @@ def is_home(metadata: Mapping[str, Any] | None) -> bool:
 
 def entry_vectors(metadatas: Sequence[Mapping[str, Any] | None], embeddings: Any) -> FloatArray:
     """The vectors of entries (rows), as written: cosine entries are decoded with their codes."""
-    matrix = np.asarray(embeddings, dtype=np.float32).reshape(len(metadatas), -1)
-    coded = [n for n, meta in enumerate(metadatas) if meta and CODE in meta]
+    matrix = np.array(embeddings, dtype=np.float32).reshape(len(embeddings), -1)
+    coded = [n for n, meta in enumerate(metadatas) if meta and CODE in meta]  # metadatas may be [] (not read)
     if coded:
         matrix[coded] = from_unit(matrix[coded], [metadatas[n][CODE] for n in coded])  # type: ignore[index]
     return matrix
@@ -224,10 +227,7 @@ class Home:
     id: str
     metadata: Mapping[str, Any]
     extras: Mapping[str, Mapping[str, Any]]
-
-    @property
-    def vector_fields(self) -> list[str]:
-        return [name for name, data in self.extras.items() if data.get("type") == "vector"]
+    vector_fields: tuple[str, ...]
 
     def record(self, vectors: Mapping[str, Any] | None) -> Record:
         """The record; ``vectors`` by field name (arrays as Chroma returns them). ``None`` builds a skeleton
@@ -251,4 +251,4 @@ class Home:
 def parse_home(record_id: str, metadata: Mapping[str, Any] | None) -> Home:
     metadata = metadata or {}
     extras = json.loads(metadata[EXTRAS]) if EXTRAS in metadata else {}
-    return Home(record_id, metadata, extras)
+    return Home(record_id, metadata, extras, tuple(n for n, data in extras.items() if data.get("type") == "vector"))

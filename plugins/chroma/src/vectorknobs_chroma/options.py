@@ -65,8 +65,9 @@ def parse_collection(value: Any) -> str:
 HNSW_OPTIONS = ("ef_construction", "ef_search", "max_neighbors", "sync_threshold", "resize_factor")
 
 OPTIONS: dict[str, Option] = {
-    "collection": Option(parse_collection, "vectorknobs",
-                         "base name of the store's Chroma collections (http: also the URL path)"),
+    "collection": Option(
+        parse_collection, "vectorknobs", "base name of the store's Chroma collections (http: also the URL path)"
+    ),
     "tenant": Option(str, "default_tenant", "Chroma tenant"),
     "database": Option(str, "default_database", "Chroma database"),
     "ssl": Option(parse_bool, False, "http: connect with https"),
@@ -76,11 +77,19 @@ OPTIONS: dict[str, Option] = {
     "max_neighbors": Option(_at_least(2), 16, "HNSW links per vector (hnsw:M)"),
     "sync_threshold": Option(_at_least(2), 1000, "vectors Chroma adds before it saves an HNSW index to disk"),
     "resize_factor": Option(_resize_factor, 1.2, "how much an HNSW index grows when it is full"),
-    "exact_limit": Option(_at_least(0), 1000, "a search over at most this many vectors (a small collection, or "
-                          "the matches of a filter) is exact: scored in numpy from the stored vectors"),
-    "write_batch_size": Option(_at_least(1), 1000, "records per Chroma write call in bulk writes (at most "
-                               "Chroma's maximum batch size); embedded: each call holds the GIL, smaller keeps the "
-                               "event loop responsive at some cost in throughput"),
+    "exact_limit": Option(
+        _at_least(0),
+        1000,
+        "a search over at most this many vectors (a small collection, or "
+        "the matches of a filter) is exact: scored in numpy from the stored vectors",
+    ),
+    "write_batch_size": Option(
+        _at_least(1),
+        1000,
+        "records per Chroma write call in bulk writes (at most "
+        "Chroma's maximum batch size); embedded: each call holds the GIL, smaller keeps the "
+        "event loop responsive at some cost in throughput",
+    ),
 }
 
 

@@ -35,7 +35,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -133,8 +133,13 @@ class ChromaStore(VectorStore):
         if self.http:
             assert self.config.host is not None
             self._chroma = await Chroma.http(
-                self.config.host, self.config.port or DEFAULT_PORT, ssl=settings["ssl"], tenant=settings["tenant"],
-                database=settings["database"], seconds=settings["timeout"], write_batch=settings["write_batch_size"],
+                self.config.host,
+                self.config.port or DEFAULT_PORT,
+                ssl=settings["ssl"],
+                tenant=settings["tenant"],
+                database=settings["database"],
+                seconds=settings["timeout"],
+                write_batch=settings["write_batch_size"],
             )
         else:
             assert self.config.path is not None
@@ -154,8 +159,11 @@ class ChromaStore(VectorStore):
         self._fields = await chroma.collection(f"{self.base}.fields", _PLAIN)
         known = await self._fields.get(include=["metadatas"])
         self._names = set(known.ids)
-        self._dims = {name: int(meta["dims"]) for name, meta in zip(known.ids, known.metadatas, strict=True)
-                      if meta and meta.get("dims")}
+        self._dims = {
+            name: int(meta["dims"])
+            for name, meta in zip(known.ids, known.metadatas, strict=True)
+            if meta and meta.get("dims")
+        }
         for name in self._dims:
             collection = await chroma.existing(self._vector_name(name))
             if collection is not None:
@@ -177,8 +185,9 @@ class ChromaStore(VectorStore):
         wanted = self.settings["ef_search"]
         if "ef_search" in self.config.params and collection.configuration["hnsw"].get("ef_search") != wanted:
             assert self._chroma is not None
-            await self._chroma.call(f"configure {collection.name}", collection.raw.modify,
-                                    configuration={"hnsw": {"ef_search": wanted}})
+            await self._chroma.call(
+                f"configure {collection.name}", collection.raw.modify, configuration={"hnsw": {"ef_search": wanted}}
+            )
 
     async def _close(self) -> None:
         while self._writes:
@@ -200,9 +209,13 @@ class ChromaStore(VectorStore):
     def index_info(self) -> dict[str, dict[str, Any]]:
         """Each vector field's HNSW index: Chroma's configuration of its collection, and its size."""
         return {
-            name: {"kind": "hnsw", "collection": collection.name, **collection.configuration.get("hnsw", {}),
-                   "m": collection.configuration.get("hnsw", {}).get("max_neighbors"),
-                   "size": self._sizes.get(collection.name, (None, 0.0))[0]}
+            name: {
+                "kind": "hnsw",
+                "collection": collection.name,
+                **collection.configuration.get("hnsw", {}),
+                "m": collection.configuration.get("hnsw", {}).get("max_neighbors"),
+                "size": self._sizes.get(collection.name, (None, 0.0))[0],
+            }
             for name, collection in self._vectors.items()
         }
 
@@ -233,8 +246,9 @@ class ChromaStore(VectorStore):
         configuration = hnsw_configuration(self.settings, self.metric)
         for name in sorted(new_vectors):
             if name not in self._vectors:
-                collection = await chroma.collection(self._vector_name(name), configuration,
-                                                     {METRIC_KEY: self.metric.value})
+                collection = await chroma.collection(
+                    self._vector_name(name), configuration, {METRIC_KEY: self.metric.value}
+                )
                 self._check_collection(name, collection)
                 self._vectors[name] = collection
         ids = [e.id for e in encoded]
@@ -246,8 +260,12 @@ class ChromaStore(VectorStore):
             raise self.missing_ids(missing)
         names = set().union(*(e.names for e in encoded)) - self._names
         if names:
-            await fields.write(sorted(names), [NO_VECTOR] * len(names),
-                               [{"dims": new_vectors.get(n, 0)} for n in sorted(names)], replace=True)
+            await fields.write(
+                sorted(names),
+                [NO_VECTOR] * len(names),
+                [{"dims": new_vectors.get(n, 0)} for n in sorted(names)],
+                replace=True,
+            )
             self._names |= names
             self._dims.update(new_vectors)
         guests: dict[str | None, list[tuple[str, npt.NDArray[np.float32], Metadata]]] = {}
@@ -271,13 +289,18 @@ class ChromaStore(VectorStore):
         found = await collection.get(ids, include=["metadatas"])
         return dict(zip(found.ids, found.metadatas, strict=True))
 
-    async def _put(self, collection: Collection, items: list[tuple[str, npt.NDArray[np.float32], Metadata]],
-                   before: Mapping[str, Metadata]) -> None:
+    async def _put(
+        self,
+        collection: Collection,
+        items: list[tuple[str, npt.NDArray[np.float32], Metadata]],
+        before: Mapping[str, Metadata],
+    ) -> None:
         """Add new entries, replace existing ones (Chroma merges metadata: stale keys are set to None)."""
         new = [item for item in items if item[0] not in before]
         if new:
-            await collection.write([i for i, _, _ in new], [v for _, v, _ in new], [m for _, _, m in new],
-                                   replace=False)
+            await collection.write(
+                [i for i, _, _ in new], [v for _, v, _ in new], [m for _, _, m in new], replace=False
+            )
             self._resize(collection, len(new))
         old = [item for item in items if item[0] in before]
         if old:
@@ -330,18 +353,18 @@ class ChromaStore(VectorStore):
             seen.add(i)
         return out
 
-    async def _fetch(self, ids: Sequence[str], known: Mapping[str | None, Entries] | None = None) -> dict[str, Record]:
-        """Whole records by id. ``known``: entries already read, by vector field; without it, every
-        collection is read once."""
+    async def _fetch(self, ids: Sequence[str], known: Mapping[str | None, _ById] | None = None) -> dict[str, Record]:
+        """Whole records by id. ``known``: entries already read (see ``_by_id``), by vector field; without
+        it, every collection is read once."""
         if not ids:
             return {}
-        entries: dict[str | None, dict[str, tuple[Metadata, Any]]] = {}
+        entries: dict[str | None, _ById] = {}
         if known is None:
             for field, collection in self._collections():
                 include = ["metadatas"] if field is None else ["metadatas", "embeddings"]
                 entries[field] = _by_id(await collection.get(ids, include=include))
         else:
-            entries = {field: _by_id(found) for field, found in known.items()}
+            entries = {field: dict(found) for field, found in known.items()}
             homeless: dict[str | None, list[str]] = {}
             for i in ids:
                 if not any(i in got and is_home(got[i][0]) for got in entries.values()):
@@ -363,16 +386,16 @@ class ChromaStore(VectorStore):
         def build() -> dict[str, Record]:
             out = {}
             for i, (_, home) in homes.items():
-                vectors = {name: entry_vectors([entries[name][i][0]], entries[name][i][1])[0]
-                           for name in home.vector_fields if i in entries.get(name, {})}
+                vectors = {name: entries[name][i][1] for name in home.vector_fields if i in entries.get(name, {})}
                 if len(vectors) == len(home.vector_fields):  # else deleted by another client meanwhile
                     out[i] = home.record(vectors)
             return out
 
         return await _maybe_in_thread(len(homes), build)
 
-    async def _fill(self, entries: dict[str | None, dict[str, tuple[Metadata, Any]]],
-                    wanted: Mapping[str | None, list[str]], include: list[str]) -> None:
+    async def _fill(
+        self, entries: dict[str | None, _ById], wanted: Mapping[str | None, list[str]], include: list[str]
+    ) -> None:
         for field, ids in wanted.items():
             collection = self._records if field is None else self._vectors.get(field)
             if collection is not None and ids:
@@ -392,7 +415,7 @@ class ChromaStore(VectorStore):
                     found.sort(key=lambda r: r.key)
                 ids = [r.key for r in found]
             end = None if query.max_results is None else query.skip + query.max_results
-            page = ids[query.skip:end]
+            page = ids[query.skip : end]
             records = await self._fetch(page)
         return [records[i] for i in page if i in records]
 
@@ -418,7 +441,7 @@ class ChromaStore(VectorStore):
             else:
                 ids = sorted(r.key for r in await self._candidates(t, where))
         for start in range(0, len(ids), batch_size):
-            chunk = ids[start:start + batch_size]
+            chunk = ids[start : start + batch_size]
             async with self._rw.read():
                 found = await self._fetch(chunk)
             batch = [found[i] for i in chunk if i in found and (where is None or matches(found[i], where))]
@@ -443,8 +466,7 @@ class ChromaStore(VectorStore):
         homes: list[Home] = []
         for field, collection in self._collections():
             clause = t.where if field is None else and_where(t.where, _NOT_GUEST)
-            found = await collection.get(None if t.ids is None else sorted(t.ids), where=clause,
-                                         include=["metadatas"])
+            found = await collection.get(None if t.ids is None else sorted(t.ids), where=clause, include=["metadatas"])
             homes.extend(parse_home(i, meta) for i, meta in zip(found.ids, found.metadatas, strict=True))
 
         def check() -> list[Record]:
@@ -464,8 +486,9 @@ class ChromaStore(VectorStore):
             search = _Search(self, collection, part.field, part.vector, part.k, metric)
             t = self._translate(query.where)
             if not t.exact:  # the matches are known only after checking in Python: search among them
-                return await search.among([r.key for r in await self._candidates(t, query.where)
-                                           if part.field in r.fields])
+                return await search.among(
+                    [r.key for r in await self._candidates(t, query.where) if part.field in r.fields]
+                )
             if t.ids is not None:  # Chroma's query fails on ids it does not hold: find those it does
                 return await search.among((await collection.get(sorted(t.ids), where=t.where)).ids)
             if await self._size(collection) <= self.settings["exact_limit"]:
@@ -489,10 +512,23 @@ class ChromaStore(VectorStore):
 class _Search:
     """One k-nearest search on one vector field's collection."""
 
-    def __init__(self, store: ChromaStore, collection: Collection, field: str, vector: npt.NDArray[np.float32],
-                 k: int, metric: DistanceMetric) -> None:
+    def __init__(
+        self,
+        store: ChromaStore,
+        collection: Collection,
+        field: str,
+        vector: npt.NDArray[np.float32],
+        k: int,
+        metric: DistanceMetric,
+    ) -> None:
         self.store, self.collection, self.field, self.vector, self.k, self.metric = (
-            store, collection, field, vector, k, metric)
+            store,
+            collection,
+            field,
+            vector,
+            k,
+            metric,
+        )
 
     async def among(self, ids: Sequence[str]) -> list[Hit]:
         """The k best of ``ids`` (all held by the collection): exact when they are few, else HNSW."""
@@ -505,36 +541,46 @@ class _Search:
         """Score every matching vector exactly; the k best."""
         if ids is not None and not ids:
             return []
-        found = await self.collection.get(None if ids is None else sorted(ids), where=where,
-                                          include=["metadatas", "embeddings"])
+        found = await self.collection.get(
+            None if ids is None else sorted(ids), where=where, include=["metadatas", "embeddings"]
+        )
         return await self.ranked(found)
 
     async def nearest(self, *, where: dict[str, Any] | None = None, ids: Sequence[str] | None = None) -> list[Hit]:
         """HNSW's k nearest, rescored exactly."""
-        found = await self.collection.query(self.vector, self.k, where=where,
-                                            ids=None if ids is None else sorted(ids),
-                                            include=["metadatas", "embeddings"])
+        found = await self.collection.query(
+            self.vector,
+            self.k,
+            where=where,
+            ids=None if ids is None else sorted(ids),
+            include=["metadatas", "embeddings"],
+        )
         return await self.ranked(found)
 
     async def ranked(self, found: Entries) -> list[Hit]:
         """The k best of ``found`` by exact score, ties by id, as whole records."""
         if not len(found):
             return []
-        scores = exact_scores(entry_vectors(found.metadatas, found.embeddings), self.vector, self.metric)
+        vectors = entry_vectors(found.metadatas, found.embeddings)
+        scores = exact_scores(vectors, self.vector, self.metric)
         group: list[int] = list(range(len(found)))
         if len(found) > self.k:  # the k best and everything tied with the k-th
             group = np.flatnonzero(scores >= -np.partition(-scores, self.k - 1)[self.k - 1]).tolist()
         order = sorted(group, key=lambda i: (-scores[i], found.ids[i]))[: self.k]
-        best = Entries([found.ids[i] for i in order], [found.metadatas[i] for i in order],
-                       np.asarray(found.embeddings)[order])
-        records = await self.store._fetch(best.ids, {self.field: best})
-        return [Hit(records[i], float(scores[j])) for i, j in zip(best.ids, order, strict=True) if i in records]
+        best = [found.ids[i] for i in order]
+        known = {found.ids[i]: (found.metadatas[i], vectors[i]) for i in order}
+        records = await self.store._fetch(best, {self.field: known})
+        return [Hit(records[i], float(scores[j])) for i, j in zip(best, order, strict=True) if i in records]
 
 
-def _by_id(found: Entries) -> dict[str, tuple[Metadata, Any]]:
-    embeddings: Any = found.embeddings if len(found.embeddings) else [None] * len(found)
+_ById: TypeAlias = dict[str, tuple[Metadata, Any]]
+
+
+def _by_id(found: Entries) -> _ById:
+    """``{id: (metadata, vector)}``; vectors as written (cosine ones restored), None when not read."""
+    vectors: Any = entry_vectors(found.metadatas, found.embeddings) if len(found.embeddings) else [None] * len(found)
     metadatas: Sequence[Metadata] = found.metadatas or [None] * len(found)
-    return {i: (m, e) for i, m, e in zip(found.ids, metadatas, embeddings, strict=True)}
+    return {i: (m, v) for i, m, v in zip(found.ids, metadatas, vectors, strict=True)}
 
 
 def _replacing(old: Metadata, new: Metadata) -> Metadata:

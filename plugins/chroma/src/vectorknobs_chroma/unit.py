@@ -42,7 +42,8 @@ def to_unit(matrix: FloatArray) -> tuple[FloatArray, list[str]]:
     packed = packed[:, 0::4] | packed[:, 1::4] << 2 | packed[:, 2::4] << 4 | packed[:, 3::4] << 6
     codes = [
         _NORMED + base64.b64encode(norms[i : i + 1].tobytes() + packed[i].tobytes()).decode()
-        if exact[i] else _RAW + base64.b64encode(rows[i].tobytes()).decode()
+        if exact[i]
+        else _RAW + base64.b64encode(rows[i].tobytes()).decode()
         for i in range(rows.shape[0])
     ]
     return units, codes
@@ -50,17 +51,20 @@ def to_unit(matrix: FloatArray) -> tuple[FloatArray, list[str]]:
 
 def from_unit(units: npt.ArrayLike, codes: Sequence[str]) -> FloatArray:
     """The original rows from the stored unit rows (as Chroma returns them) and their codes."""
-    stored = np.asarray(units, dtype=np.float32).reshape(len(codes), -1)
-    dims = stored.shape[1]
-    out = np.empty_like(stored)
+    out = np.array(units, dtype=np.float32).reshape(len(codes), -1)
+    dims = out.shape[1]
+    normed = [i for i, code in enumerate(codes) if code[0] == _NORMED]
     for i, code in enumerate(codes):
-        data = base64.b64decode(code[1:])
         if code[0] == _RAW:
-            out[i] = np.frombuffer(data, dtype=np.float32)
-            continue
-        norm = np.frombuffer(data[:8], dtype=np.float64)[0]
-        packed = np.frombuffer(data[8:], dtype=np.uint8)
-        steps = np.stack([packed & 3, packed >> 2 & 3, packed >> 4 & 3, packed >> 6 & 3], axis=1).reshape(-1)[:dims]
-        again = (stored[i].astype(np.float64) * norm).astype(np.float32)
-        out[i] = (again.view(np.int32) + (steps.astype(np.int32) - 1)).view(np.float32)
+            out[i] = np.frombuffer(base64.b64decode(code[1:]), dtype=np.float32)
+    if normed:
+        width = 8 + -(-dims // 4)
+        data = np.frombuffer(b"".join(base64.b64decode(codes[i][1:]) for i in normed), dtype=np.uint8)
+        data = data.reshape(len(normed), width)
+        norms = data[:, :8].copy().view(np.float64)
+        packed = data[:, 8:]
+        steps = np.stack([packed & 3, packed >> 2 & 3, packed >> 4 & 3, packed >> 6 & 3], axis=2)
+        steps = steps.reshape(len(normed), -1)[:, :dims].astype(np.int32) - 1
+        again = (out[normed].astype(np.float64) * norms).astype(np.float32)
+        out[normed] = (again.view(np.int32) + steps).view(np.float32)
     return out
