@@ -351,3 +351,45 @@ def test_sparse_vector_from_dict_with_mismatched_lengths_is_rejected() -> None:
 def test_repr_does_not_dump_vectors() -> None:
     assert "dimensions=1000" in repr(VectorField(np.ones(1000), name="e"))
     assert repr(Field("f", 1)) == "Field('f', 1, FieldType.INTEGER)"
+
+
+# -- restoring a store's own data -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        Field("price", 3, FieldType.FLOAT),
+        Field("when", datetime(2024, 5, 1, 12, tzinfo=UTC), metadata={"tz": "utc"}),
+        Field("tags", {"a": [1, 2.5, None, {"$datetime": "not a date"}]}),
+        Field("flag", True),
+        Field("note", None, FieldType.STRING),
+        VectorField([0.5, -1.0, 2.0], name="embedding", source_field="body", model_name="m", content_hash="h",
+                    metadata={"norm": 1.0}),
+    ],
+    ids=lambda f: f.name,
+)
+def test_unchecked_from_dict_restores_what_the_checked_one_does(field: Field) -> None:
+    data = json.loads(json.dumps(field.to_dict()))
+    if isinstance(field, VectorField):
+        data["value"] = np.asarray(data["value"], dtype=np.float32)  # stores hand back their own arrays
+    restored = Field.from_dict(field.name or "", data, checked=False)
+    assert type(restored) is type(field)
+    assert restored == field == Field.from_dict(field.name or "", data)
+
+
+def test_restored_vectors_are_kept_read_only_and_others_are_checked() -> None:
+    row = np.arange(4, dtype=np.float32)
+    restored = VectorField.restore("embedding", row, source_field="body")
+    assert restored.value is row
+    assert not row.flags.writeable
+    assert (restored.dimensions, restored.source_fields) == (4, ("body",))
+    assert VectorField.restore("embedding", [1, 2]).value.dtype == np.float32  # not float32: the checked path
+    with pytest.raises(VectorValueError, match="NaN"):
+        VectorField.restore("embedding", np.array([np.nan], dtype=np.float64))
+
+
+def test_restored_fields_infer_their_type() -> None:
+    assert Field.restore("n", 3).type is FieldType.INTEGER
+    assert Field.restore("t", datetime(2024, 1, 1, tzinfo=UTC)).type is FieldType.DATETIME
+    assert Field.restore("j", [1]).type is FieldType.JSON

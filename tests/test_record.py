@@ -416,3 +416,10 @@ def test_repr_is_short() -> None:
     text = repr(rich_record())
     assert "<vector 384>" in text
     assert "doc/ü-1 with spaces" in text
+
+
+def test_restore_keeps_the_id_and_fields_given() -> None:
+    fields = {"title": Field.restore("title", "Hello"), "views": Field.restore("views", 3)}
+    restored = Record.restore("doc-1", fields)
+    assert restored == Record({"title": "Hello", "views": 3}, id="doc-1")
+    assert restored.fields is fields

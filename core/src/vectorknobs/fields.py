@@ -18,6 +18,9 @@ MAX_DIMENSIONS = 65_536
 
 FloatArray = npt.NDArray[np.float32]
 
+#: what a ``VectorField`` records about where its vector came from, beside the vector
+PROVENANCE = ("source_field", "model_name", "model_version", "content_hash")
+
 
 class FieldType(Enum):
     """What a field holds."""
@@ -94,6 +97,20 @@ class Field:
         self.type = type
         self._check_type()
 
+    @classmethod
+    def restore(
+        cls, name: str, value: Any, type: FieldType | None = None, metadata: dict[str, Any] | None = None,  # noqa: A002
+    ) -> Field:
+        """A field rebuilt from a store's own data, which was checked when it was written: no checks and no
+        copies (``value`` and ``metadata`` are taken as they are). Stores use it to return what they read;
+        build fields of your own with ``Field(...)``."""
+        restored = object.__new__(Field)
+        restored.name = name
+        restored.value = value
+        restored.type = type or _PLAIN_TYPES.get(value.__class__) or infer_type(value)
+        restored.metadata = metadata or {}
+        return restored
+
     def _check_type(self) -> None:
         if self.type in (FieldType.VECTOR, FieldType.SPARSE_VECTOR):
             raise InvalidRecordError(
@@ -130,12 +147,19 @@ class Field:
         return data
 
     @staticmethod
-    def from_dict(name: str, data: Mapping[str, Any]) -> Field:
+    def from_dict(name: str, data: Mapping[str, Any], *, checked: bool = True) -> Field:
+        """The field of a ``to_dict`` form. ``checked=False``: a store's own data, rebuilt without checks or
+        copies (see ``restore``); vectors must then be 1-D float32 arrays."""
         try:
             field_type = FieldType(data["type"])
         except (KeyError, ValueError, TypeError):
             raise InvalidRecordError(f"field {name!r}: missing or unknown 'type' in {dict(data)!r}") from None
-        metadata = decode(data.get("metadata") or {})
+        metadata = decode(data["metadata"]) if data.get("metadata") else {}
+        if not checked and field_type is not FieldType.SPARSE_VECTOR:
+            if field_type is FieldType.VECTOR:
+                return VectorField.restore(name, data["value"], metadata=metadata,
+                                           **{key: data.get(key) for key in PROVENANCE})
+            return Field.restore(name, decode(data.get("value")), field_type, metadata)
         if field_type is FieldType.VECTOR:
             return VectorField(
                 data["value"],
@@ -210,6 +234,36 @@ class VectorField(Field):
         self.model_version = model_version
         self.content_hash = content_hash
 
+    @classmethod
+    def restore(  # type: ignore[override]  # a vector field's own provenance arguments
+        cls,
+        name: str,
+        value: FloatArray,
+        *,
+        source_field: str | None = None,
+        model_name: str | None = None,
+        model_version: str | None = None,
+        content_hash: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> VectorField:
+        """A vector field rebuilt from a store's own data (see ``Field.restore``): ``value``, a 1-D float32
+        array, is made read-only and kept, not copied or checked for NaN; any other array is checked."""
+        if type(value) is not np.ndarray or value.dtype != np.float32 or value.ndim != 1:
+            value = as_vector(value, "stored vector field", name=name)
+        elif value.flags.writeable:
+            value.flags.writeable = False
+        restored = object.__new__(VectorField)
+        restored.name = name
+        restored.value = value
+        restored.type = FieldType.VECTOR
+        restored.metadata = metadata or {}
+        restored.dimensions = value.shape[0]
+        restored.source_field = source_field
+        restored.model_name = model_name
+        restored.model_version = model_version
+        restored.content_hash = content_hash
+        return restored
+
     @property
     def source_fields(self) -> tuple[str, ...]:
         """The source text fields; ``source_field`` may name several, comma-separated."""
@@ -231,7 +285,7 @@ class VectorField(Field):
         else:
             del data["value"]
         data["dimensions"] = self.dimensions
-        for key in ("source_field", "model_name", "model_version", "content_hash"):
+        for key in PROVENANCE:
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
         return data

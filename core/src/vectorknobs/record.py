@@ -31,6 +31,15 @@ class Record:
         for name, value in (data or {}).items():
             self[name] = value
 
+    @classmethod
+    def restore(cls, record_id: str, fields: dict[str, Field]) -> Record:
+        """A record rebuilt from a store's own data (see ``Field.restore``): the id and ``fields`` (each
+        stored under its own name) are kept as they are, unchecked."""
+        restored = object.__new__(cls)
+        restored.id = record_id
+        restored.fields = fields
+        return restored
+
     @property
     def key(self) -> str:
         """The id of a record that has one (every record a store returns or writes does)."""

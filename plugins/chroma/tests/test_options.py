@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,7 @@ import vectorknobs as vk
 from chroma_helpers import collection_url
 from chromadb.config import Settings
 from vectorknobs.config import parse_config
-from vectorknobs.store import COMMON_OPTIONS
-from vectorknobs.testing import with_options
+from vectorknobs.testing import assert_readme_documents_options, with_options
 from vectorknobs_chroma import ChromaStore
 from vectorknobs_chroma.options import OPTIONS
 
@@ -22,23 +20,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 HNSW = {"ef_construction": 64, "ef_search": 77, "max_neighbors": 12, "sync_threshold": 500, "resize_factor": 1.5}
 
 
-def option_table() -> dict[str, str]:
-    """Option name -> default, from the README's Configuration table (rows whose name is in backticks)."""
-    section = README.read_text().split("## Configuration", 1)[1].split("\n## ", 1)[0]
-    return {m[1]: m[2].strip().strip("`") for m in re.finditer(r"^\| `([a-z_]+)` \| ([^|]*) \|", section, re.M)}
-
-
 def test_the_readme_documents_every_option_with_its_default() -> None:
-    table = option_table()
-    assert set(table) == set(OPTIONS) | set(COMMON_OPTIONS)
-    for name, option in {**COMMON_OPTIONS, **OPTIONS}.items():
-        default = option.default
-        if isinstance(default, bool):
-            assert table[name] == str(default).lower(), name
-        elif isinstance(default, (int, float)):
-            assert float(table[name]) == default, name
-        else:
-            assert table[name] == str(getattr(default, "value", default)), name
+    assert_readme_documents_options(README, OPTIONS)
 
 
 def test_url_and_dict_are_the_same_configuration(tmp_path: Path) -> None:

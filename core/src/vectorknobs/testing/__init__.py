@@ -21,7 +21,7 @@ import pytest
 pytest.register_assert_rewrite(
     *(f"vectorknobs.testing.{name}" for name in (
         "_support", "bad_input", "capability", "concurrency", "conformance", "crud", "differential", "filtering",
-        "persistence", "vectors",
+        "persistence", "readme", "vectors",
     ))
 )
 
@@ -41,6 +41,7 @@ from vectorknobs.testing.crud import CrudTests  # noqa: E402
 from vectorknobs.testing.differential import DifferentialTests  # noqa: E402
 from vectorknobs.testing.filtering import FilterTests  # noqa: E402
 from vectorknobs.testing.persistence import PersistenceTests  # noqa: E402
+from vectorknobs.testing.readme import assert_readme_documents_options  # noqa: E402
 from vectorknobs.testing.vectors import VectorSearchTests  # noqa: E402
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "StoreConformance",
     "VectorSearchTests",
     "assert_ranked_like",
+    "assert_readme_documents_options",
     "fresh_config",
     "oracle_scores",
     "with_options",

@@ -233,19 +233,18 @@ class Home:
         """The record; ``vectors`` by field name (arrays as Chroma returns them). ``None`` builds a skeleton
         for filtering and sorting only: each vector is a 1-dimensional stand-in (a filter only ever tests
         whether a vector field is present)."""
-        record = Record(id=self.id)
-        fields = record.fields
+        fields: dict[str, Field] = {}  # restored unchecked: the values were checked when written
         for key, value in self.metadata.items():
             if "." not in key and not key.startswith("~"):
-                fields[key] = Field(key, value)
+                fields[key] = Field.restore(key, value)
         for name, data in self.extras.items():
             if data.get("type") != "vector":
-                fields[name] = Field.from_dict(name, data)
+                fields[name] = Field.from_dict(name, data, checked=False)
             elif vectors is None:
-                fields[name] = Field.from_dict(name, {**data, "value": NO_VECTOR, "dimensions": None})
+                fields[name] = Field.from_dict(name, {**data, "value": NO_VECTOR}, checked=False)
             else:
-                fields[name] = Field.from_dict(name, {**data, "value": vectors[name]})
-        return record
+                fields[name] = Field.from_dict(name, {**data, "value": vectors[name]}, checked=False)
+        return Record.restore(self.id, fields)
 
 
 def parse_home(record_id: str, metadata: Mapping[str, Any] | None) -> Home:

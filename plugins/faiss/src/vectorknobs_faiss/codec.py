@@ -75,19 +75,24 @@ def encode_record(record: Record) -> Row:
 
 
 def decode_record(record_id: str, doc: str, vectors: Mapping[str, bytes]) -> Record:
-    record = Record(id=record_id)
+    """The record a row holds; its values were checked when written, so they are restored unchecked."""
     values: dict[str, Any] = json.loads(doc)
     extras: dict[str, Any] = values.pop(META_KEY, {})
+    fields: dict[str, Field] = {}
     for name, value in values.items():
-        extra = extras.get(name, {})
+        extra = extras.get(name)
+        if extra is None and name not in vectors:  # a plain value of its inferred type
+            fields[name] = Field.restore(name, from_doc(value))
+            continue
+        extra = extra or {}
         metadata = from_doc(extra["metadata"]) if "metadata" in extra else None
         if name in vectors:
             vector = np.frombuffer(vectors[name], dtype=VECTOR_DTYPE)
-            record.fields[name] = VectorField(vector, name=name, metadata=metadata, **extra.get("vector", {}))
+            fields[name] = VectorField.restore(name, vector, metadata=metadata, **extra.get("vector", {}))
         else:
             field_type = FieldType(extra["type"]) if "type" in extra else None
-            record.fields[name] = Field(name, from_doc(value), field_type, metadata)
-    return record
+            fields[name] = Field.restore(name, from_doc(value), field_type, metadata)
+    return Record.restore(record_id, fields)
 
 
 def to_doc(value: Any, unsafe: list[bool] | None = None) -> Any:

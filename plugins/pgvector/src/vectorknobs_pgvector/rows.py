@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 from vectorknobs.codec import decode, encode
-from vectorknobs.fields import Field, FloatArray, VectorField
+from vectorknobs.fields import PROVENANCE, Field, FloatArray, VectorField
 from vectorknobs.record import Record
 
 from vectorknobs_pgvector.sql import project
@@ -22,7 +22,6 @@ from vectorknobs_pgvector.sql import project
 _HEADER = struct.Struct(">HH")
 _F32 = np.dtype(">f4")
 _F16 = np.dtype(">f2")
-_PROVENANCE = ("source_field", "model_name", "model_version", "content_hash")
 _PLAIN = frozenset((str, int, float, bool, type(None)))  # JSON-safe as they are (the core rejects NaN and inf)
 _to_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -63,7 +62,7 @@ def row_of(record: Record, vector_columns: Sequence[str]) -> tuple[Any, ...]:
     for name, f in record.fields.items():
         if isinstance(f, VectorField):
             entry: dict[str, Any] = {"type": "vector", "dimensions": f.dimensions}
-            for key in _PROVENANCE:
+            for key in PROVENANCE:
                 if (value := getattr(f, key)) is not None:
                     entry[key] = value
             if f.metadata:
@@ -83,18 +82,19 @@ def row_of(record: Record, vector_columns: Sequence[str]) -> tuple[Any, ...]:
 
 
 def record_of(record_id: str, body: str, vectors: Mapping[str, FloatArray | None]) -> Record:
-    record = Record(id=record_id)
+    """The record a row holds; its values were checked when written, so they are restored unchecked."""
+    fields: dict[str, Field] = {}
     for name, entry in json.loads(body).items():
         if entry.get("type") == "vector":
             value = vectors.get(name)
             if value is None:
                 continue  # the column was dropped by hand: the field is gone
-            record.fields[name] = VectorField(
-                value, name=name, metadata=_decode_metadata(entry), **{k: entry.get(k) for k in _PROVENANCE}
+            fields[name] = VectorField.restore(
+                name, value, metadata=_decode_metadata(entry), **{k: entry.get(k) for k in PROVENANCE}
             )
         else:
-            record.fields[name] = Field.from_dict(name, entry)
-    return record
+            fields[name] = Field.from_dict(name, entry, checked=False)
+    return Record.restore(record_id, fields)
 
 
 def _decode_metadata(entry: Mapping[str, Any]) -> dict[str, Any]:
