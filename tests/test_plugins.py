@@ -7,6 +7,7 @@ put on ``sys.path``, which is exactly what ``importlib.metadata`` discovers for 
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import sys
 import textwrap
@@ -745,3 +746,30 @@ class _no_plugin_warnings:
         self._catcher.__exit__(*exc)
         bad = [w for w in self._caught if issubclass(w.category, PluginLoadWarning)]
         assert not bad, [str(w.message) for w in bad]
+
+
+@pytest.mark.asyncio
+async def test_plugins_are_imported_off_the_event_loop(make_plugin: PluginFactory) -> None:
+    """A plugin whose import takes a while (a big client library) does not stall the event loop."""
+    make_plugin("""
+        import time
+        import vectorknobs
+        time.sleep(0.6)
+        @vectorknobs.hookimpl
+        def register_embedders(register):
+            register(vectorknobs.HashingEmbedder, name="slow-import")
+    """)
+    ticks = 0
+
+    async def heartbeat() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.02)
+            ticks += 1
+
+    beat = asyncio.create_task(heartbeat())
+    async with vk.connect("memory://") as store:
+        assert await store.count() == 0
+    beat.cancel()
+    assert get_registry().is_loaded
+    assert ticks >= 10  # the 0.6 s import ran while the loop kept ticking (about 30 ticks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Generator, Mapping
 from typing import Any
 
@@ -19,7 +20,10 @@ class Connection:
 
     async def _open(self) -> VectorStore:
         parsed = parse_config(self._config)
-        info = get_registry().store_for_scheme(parsed.scheme)
+        registry = get_registry()
+        if not registry.is_loaded:  # importing the plugins (and their engines' clients) can take seconds
+            await asyncio.to_thread(registry.load)
+        info = registry.store_for_scheme(parsed.scheme)
         store = info.store_class(parsed)
         await store.open()
         self._store = store

@@ -129,6 +129,11 @@ class Registry:
             self._embedders = {k: v for k, v in self._embedders.items() if v.plugin != name}
             self._listeners = tuple(item for item in self._listeners if item[0] != name)
 
+    @property
+    def is_loaded(self) -> bool:
+        """Have the entry points been discovered (by ``load`` or a first lookup)?"""
+        return self._loaded
+
     def load(self) -> None:
         """Discover entry points once; later calls do nothing."""
         if self._loaded:
