@@ -16,6 +16,7 @@ A zero vector has cosine similarity 0 with everything (a zero *query* vector is 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -66,8 +67,14 @@ _ALIASES = {m.value: m for m in DistanceMetric} | {
 }
 
 
-def exact_scores(matrix: npt.NDArray[np.float32], query: npt.NDArray[np.float32], metric: DistanceMetric) -> F64:
-    """Scores of every row of ``matrix`` against ``query``, in float64 (the oracle's precision)."""
+def exact_scores(
+    matrix: npt.NDArray[np.floating[Any]], query: npt.NDArray[np.float32], metric: DistanceMetric,
+    norms: F64 | None = None,
+) -> F64:
+    """Scores of every row of ``matrix`` against ``query``, in float64 (the oracle's precision).
+
+    A caller scoring the same rows many times passes them as float64 and, for cosine, their ``norms``
+    (``np.linalg.norm(rows, axis=1)``), so neither is computed again per query."""
     rows = matrix.astype(np.float64, copy=False)
     q = query.astype(np.float64, copy=False)
     if metric is DistanceMetric.EUCLIDEAN:
@@ -79,7 +86,7 @@ def exact_scores(matrix: npt.NDArray[np.float32], query: npt.NDArray[np.float32]
     q_norm = float(np.linalg.norm(q))
     if q_norm == 0.0:
         raise VectorValueError("a zero query vector has no cosine similarity; use another metric")
-    norms = np.linalg.norm(rows, axis=1) * q_norm
+    norms = (np.linalg.norm(rows, axis=1) if norms is None else norms) * q_norm
     with np.errstate(divide="ignore", invalid="ignore"):
         sims = np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
     return np.clip(sims, -1.0, 1.0)

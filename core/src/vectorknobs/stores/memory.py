@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from vectorknobs._fs import DirectoryLock, atomic_write, remove_temp_files
 from vectorknobs.capabilities import Capabilities
@@ -25,7 +26,7 @@ from vectorknobs.config import Option, StoreConfig, parse_bool, parse_int
 from vectorknobs.embedders import tokens
 from vectorknobs.errors import ConfigError, CorruptStoreError, InvalidRecordError
 from vectorknobs.evaluate import matches, sort_records
-from vectorknobs.fields import FloatArray, VectorField
+from vectorknobs.fields import VectorField
 from vectorknobs.filters import Filter
 from vectorknobs.metrics import DistanceMetric, exact_scores
 from vectorknobs.query import Query, VectorQuery
@@ -37,19 +38,26 @@ VERSION = 1
 FILE_NAME = "records.jsonl"
 
 
+@dataclass(frozen=True)
+class _Rows:
+    ids: list[str]
+    matrix: npt.NDArray[np.float64]
+    norms: npt.NDArray[np.float64]
+
+
 @dataclass
 class _Snapshot:
     """An immutable generation of the store's records, with lazily built per-field matrices."""
 
     records: dict[str, Record] = field(default_factory=dict)
-    _matrices: dict[str, tuple[list[str], FloatArray]] = field(default_factory=dict)
+    _matrices: dict[str, _Rows] = field(default_factory=dict)
 
-    def matrix(self, vector_field: str) -> tuple[list[str], FloatArray]:
+    def matrix(self, vector_field: str) -> _Rows:
+        """The field's vectors in id order, as float64 rows with their norms (built once per generation)."""
         if vector_field not in self._matrices:
             ids = sorted(i for i, r in self.records.items() if isinstance(r.fields.get(vector_field), VectorField))
-            rows = [self.records[i].fields[vector_field].value for i in ids]
-            matrix = np.vstack(rows) if rows else np.zeros((0, 0), dtype=np.float32)
-            self._matrices[vector_field] = (ids, matrix)
+            rows = np.array([self.records[i].fields[vector_field].value for i in ids], dtype=np.float64)
+            self._matrices[vector_field] = _Rows(ids, rows, np.linalg.norm(rows, axis=1) if ids else rows)
         return self._matrices[vector_field]
 
     def matching(self, where: Filter | None) -> Iterator[Record]:
@@ -189,23 +197,28 @@ def _search(snapshot: _Snapshot, query: Query) -> list[Record]:
 def _vector_search(snapshot: _Snapshot, query: VectorQuery, metric: DistanceMetric, alpha: float | None) -> list[Hit]:
     part = query.vector
     assert part.vector is not None
-    ids, matrix = snapshot.matrix(part.field)
+    found = snapshot.matrix(part.field)
+    ids = found.ids
     if not ids:
         return []
     if query.where is not None:
         keep = np.fromiter((matches(snapshot.records[i], query.where) for i in ids), dtype=bool, count=len(ids))
         rows = np.flatnonzero(keep)
+        if rows.size == 0:
+            return []
+        scores = exact_scores(found.matrix[rows], part.vector, metric, found.norms[rows])
     else:
         rows = np.arange(len(ids))
-    if rows.size == 0:
-        return []
-    scores = exact_scores(matrix[rows], part.vector, metric)
+        scores = exact_scores(found.matrix, part.vector, metric, found.norms)
     if alpha is not None:
         scores = alpha * _unit_interval(scores, metric) + (1.0 - alpha) * _keyword_scores(
             [snapshot.records[ids[r]] for r in rows], part.text or "", part.field, part.text_fields
         )
-    # best first, ties by id (ids are sorted, so a stable sort on -score keeps id order)
-    order = np.argsort(-scores, kind="stable")[: part.k]
+    # best first, ties by id: the k best and all tied with the k-th, in id order, stably sorted by score
+    candidates = np.arange(len(scores))
+    if len(scores) > part.k:
+        candidates = np.flatnonzero(scores >= np.partition(scores, len(scores) - part.k)[len(scores) - part.k])
+    order = candidates[np.argsort(-scores[candidates], kind="stable")][: part.k]
     return [Hit(snapshot.records[ids[rows[o]]].copy(), float(scores[o])) for o in order]
 
 
