@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -505,3 +506,25 @@ async def test_autosave_is_true_by_default(tmp_path: Path) -> None:
         assert isinstance(store, MemoryStore)
         assert store.settings["autosave"] is True
         assert store.capabilities.persistence is True
+
+
+@pytest.mark.asyncio
+async def test_big_batches_are_checked_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checking and copying a batch runs on a worker thread from 1,000 records; small ones stay inline."""
+    threads: list[str] = []
+    prepare = vk.VectorStore._prepare
+
+    def spy(self: vk.VectorStore, *args: Any) -> list[vk.Record]:
+        threads.append(threading.current_thread().name)
+        return prepare(self, *args)
+
+    monkeypatch.setattr(vk.VectorStore, "_prepare", spy)
+    async with vk.connect("memory://") as store:
+        await store.bulk_create([vk.Record({"n": i}, id=f"s{i}") for i in range(10)])
+        await store.bulk_create([vk.Record({"n": i, "v": vk.VectorField([i, 1.0])}, id=f"b{i}") for i in range(1000)])
+        assert await store.count() == 1010
+    main = threading.main_thread().name
+    # each batch adds a field, so each is checked twice (again under the schema lock)
+    assert threads[:2] == [main, main]
+    assert len(threads) == 4
+    assert main not in threads[2:]

@@ -45,6 +45,9 @@ from vectorknobs.results import VectorSearchResult, source_text_of
 
 FilterLike = Query | Filter | Mapping[str, Any] | None
 
+#: batches of at least this many records are checked on a worker thread
+_PREPARE_IN_THREAD = 1000
+
 
 class WriteMode(enum.Enum):
     CREATE = "create"  # every id must be new
@@ -355,12 +358,12 @@ class VectorStore(ABC):
 
     async def _apply(self, records: Sequence[Record], mode: WriteMode) -> list[str]:
         self._check_open()
-        batch = self._prepare(_records(_as_list(records, "records")), mode)
+        batch = await self._prepare_off_loop(_records(_as_list(records, "records")), mode)
         if batch and any(name not in self.schema.fields for r in batch for name in r.fields):
             # A first write of a field fixes its kind and dimension: check and write such batches one at a
             # time, or concurrent batches could store 3- and 4-dimensional vectors in one field.
             async with self._schema_lock:
-                batch = self._prepare(batch, mode)
+                batch = await self._prepare_off_loop(batch, mode)
                 await self._write(batch, mode)
                 self._learn(batch)
         elif batch:
@@ -370,11 +373,18 @@ class VectorStore(ABC):
             await _notify_listeners(WriteEvent(self, mode, tuple(batch)))
         return [r.id for r in batch if r.id is not None]
 
-    def _prepare(self, records: list[Record], mode: WriteMode) -> list[Record]:
-        prepared: list[Record] = []
-        seen: set[str] = set()
+    async def _prepare_off_loop(self, records: list[Record], mode: WriteMode) -> list[Record]:
+        """``_prepare``, on a worker thread for big batches (checking and copying 10,000 records takes
+        about 0.1 s), against a copy of the schema taken here, on the loop."""
         dims = dict(self.schema.vectors)
         scalars = set(self.schema.fields) - set(dims)
+        if len(records) < _PREPARE_IN_THREAD:
+            return self._prepare(records, mode, dims, scalars)
+        return await asyncio.to_thread(self._prepare, records, mode, dims, scalars)
+
+    def _prepare(self, records: list[Record], mode: WriteMode, dims: dict[str, int], scalars: set[str]) -> list[Record]:
+        prepared: list[Record] = []
+        seen: set[str] = set()
         for record in records:
             if record.id is None and mode is WriteMode.UPDATE:
                 raise InvalidRecordError("update needs records with an id")
