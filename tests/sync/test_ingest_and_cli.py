@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import pty
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -222,7 +223,9 @@ def test_progress_bar_draws_only_on_a_terminal() -> None:
         with ProgressBar("ingest", 200, stream=terminal, interval=0) as bar:
             bar.update(50)
             bar.update(200)
-        drawn = os.read(leader, 4096).decode()
+        drawn = ""
+        while not drawn.endswith("\n") and select.select([leader], [], [], 5)[0]:  # a pty may split the lines
+            drawn += os.read(leader, 4096).decode()
     os.close(leader)
     assert "\ringest [" in drawn
     assert " 25% 50/200" in drawn
