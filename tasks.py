@@ -54,12 +54,21 @@ def ensure_venv(*, dev: bool) -> None:
     stamp = VENV / f".installed-{'dev' if dev else 'run'}"
     digest = hashlib.sha256(" ".join(wanted).encode() + b"".join(
         (p / "pyproject.toml").read_bytes() for p in [ROOT / "core", *projects]
-    ) + (REQUIREMENTS.read_bytes() if dev else b"")).hexdigest()
+    ) + (b"".join(f.read_bytes() for f in _requirement_files(REQUIREMENTS)) if dev else b"")).hexdigest()
     if stamp.exists() and stamp.read_text() == digest:
         return
     run(PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--upgrade", "pip")
     run(PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *wanted)
     stamp.write_text(digest)
+
+
+def _requirement_files(path: Path) -> list[Path]:
+    """``path`` and the files its ``-r`` lines include, recursively (all of them decide what is installed)."""
+    found = [path]
+    for line in path.read_text().splitlines():
+        if line.strip().startswith("-r "):
+            found += _requirement_files(path.parent / line.strip()[3:].strip())
+    return found
 
 
 def _has_extra(plugin: Path, extra: str) -> bool:
