@@ -179,3 +179,13 @@ async def test_a_filter_checked_in_python_still_returns_k(any_config: str, exact
             results = await store.vector_search(query, k=k, filter=where)
             assert [r.id for r in results] == best[:k]
             assert np.allclose([r.score for r in results], [oracle[i] for i in best[:k]], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("value", ["y", 3, True, datetime(2024, 1, 1, tzinfo=UTC)])
+def test_negated_contains_is_checked_in_python_not_sent_as_not_contains(value: Any) -> None:
+    """A busy chromadb 1.5.9 server answered ``$not_contains`` without the records it had just written."""
+    found = translate(parse_filter({"$not": {"tags": {"$contains": value}}}), ["embedding"])
+    assert (found.where, found.exact) == (None, False)
+    both = translate(parse_filter({"$and": [{"n": 1}, {"$not": {"tags": {"$contains": value}}}]}), [])
+    assert "not_contains" not in str(both.where)
+    assert not both.exact

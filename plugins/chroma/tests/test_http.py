@@ -49,3 +49,17 @@ async def test_a_server_that_does_not_answer_times_out() -> None:
         with pytest.raises(vk.StoreError, match=r"within 0\.5 s"):
             await vk.connect(f"chroma+http://127.0.0.1:{port}/docs?timeout=0.5")
         assert time.perf_counter() - started < 5
+
+
+async def test_a_negated_contains_sees_records_written_after_the_store_was_read(http_config: str) -> None:
+    """The differential suite's failing case: chromadb 1.5.9's server, when busy, answered ``$not_contains``
+    with nothing for records it had just written (it does not do so reliably enough to test that directly;
+    test_filters checks the store never sends it)."""
+    where = {"$not": {"tags": {"$contains": "y"}}}
+    async with vk.connect(http_config) as store:
+        assert await store.count() == 0
+        await store.bulk_create([vk.Record({"n": None}, id="untagged"),
+                                 vk.Record({"tags": ["x"], "embedding": vk.VectorField([1.0, 2.0])}, id="x"),
+                                 vk.Record({"tags": ["y"], "embedding": vk.VectorField([1.0, 0.0])}, id="y")])
+        assert await store.count(where) == 2
+        assert sorted(r.id for r in await store.search({"filter": where})) == ["untagged", "x"]
