@@ -6,7 +6,6 @@ by what each side does. The store side is ``StoreSide``; raw baselines live in `
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,8 +130,7 @@ class StoreSide:
         return [r.id for r in results]
 
     async def search_batch(self, vectors: np.ndarray, k: int) -> list[list[str]]:
-        # vectorknobs has no batch-search call: a batch is the queries issued concurrently
-        found = await asyncio.gather(*(self.store.vector_search(v, k=k) for v in vectors))
+        found = await self.store.vector_search_batch(vectors, k=k)
         return [[r.id for r in results] for results in found]
 
     async def search_filtered(self, vector: np.ndarray, k: int, where: dict[str, Any]) -> list[str]:

@@ -382,6 +382,38 @@ def as_vector(
     return vector
 
 
+def as_matrix(value: npt.ArrayLike, where: str) -> npt.NDArray[np.float32]:
+    """Check ``value`` and return it as a C-contiguous 2-D float32 array, one vector per row; no rows
+    (``[]`` or a ``0 x d`` array) gives a ``0 x 0`` array."""
+    if isinstance(value, (str, bytes, Mapping)):
+        raise VectorValueError(f"{where}: expected a matrix of numbers, got {type(value).__name__}")
+    try:
+        raw = np.asarray(value)
+    except (ValueError, TypeError) as err:
+        raise VectorValueError(f"{where}: not a numeric matrix ({err})") from None
+    if raw.shape in ((0,), (0, *raw.shape[1:2])):
+        return np.zeros((0, 0), dtype=np.float32)
+    if raw.dtype.kind not in "fiu":
+        raise VectorValueError(
+            f"{where}: must hold numbers, got dtype {raw.dtype}; convert with np.asarray(m, np.float32)"
+        )
+    if raw.ndim != 2:
+        raise VectorValueError(
+            f"{where}: expected a 2-D array with one vector per row, got shape {raw.shape} (one vector: "
+            "use vector_search, or reshape it to (1, d))"
+        )
+    if raw.shape[1] == 0:
+        raise VectorValueError(f"{where}: the vectors are empty (shape {raw.shape})")
+    if raw.shape[1] > MAX_DIMENSIONS:
+        raise VectorValueError(f"{where}: {raw.shape[1]} dimensions is above the limit of {MAX_DIMENSIONS}")
+    with np.errstate(over="ignore"):
+        matrix = np.ascontiguousarray(raw, dtype=np.float32)
+    if not np.isfinite(matrix).all():
+        rows = np.flatnonzero(~np.isfinite(matrix).all(axis=1))
+        raise VectorValueError(f"{where}: row(s) {rows[:5].tolist()} hold NaN or inf (or values beyond float32)")
+    return matrix
+
+
 def _where(where: str, name: str | None) -> str:
     return where if name is None else f"{where} {name!r}"
 

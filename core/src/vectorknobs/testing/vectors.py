@@ -94,6 +94,42 @@ class VectorSearchTests(ConformanceBase):
                 assert [(r.id, r.score) for r in again] == [(r.id, r.score) for r in results]
 
     @pytest.mark.parametrize("metric", METRICS, ids=[m.value for m in METRICS])
+    async def test_batch_search_answers_like_single_searches(
+        self, store_config: ConfigLike, metric: vk.DistanceMetric
+    ) -> None:
+        """vector_search_batch(matrix) gives, row by row, what vector_search gives for that row (ids, order,
+        scores, distances, records), with and without a filter; wrong dimensions, NaN and a 1-D vector are
+        typed errors; no rows is an empty answer.
+
+        Troubleshooting: a store's ``_vector_search_batch`` must return one hit list per query, in order.
+        """
+        records, vectors = vector_dataset(n=300)
+        matrix = np.stack([*query_vectors(), vectors["v000"], vectors["v007"] + np.float32(0.01)])
+        groups = {r.key: r["group"] for r in records}
+        async with self.connect_with_metric(store_config, metric) as store:
+            await store.bulk_create(records)
+            for where_ in (None, {"group": 7}):
+                batch = await store.vector_search_batch(matrix, k=6, metric=metric, filter=where_)
+                assert len(batch) == len(matrix)
+                for n, (row, results) in enumerate(zip(matrix, batch, strict=True)):
+                    single = await store.vector_search(row, k=6, metric=metric, filter=where_)
+                    assert [(r.id, r.score, r.distance) for r in results] == [
+                        (r.id, r.score, r.distance) for r in single
+                    ], f"row {n}, filter {where_!r}"
+                    assert [r.record for r in results] == [r.record for r in single]
+                    oracle = {i: s for i, s in oracle_scores(vectors, row, metric).items()
+                              if where_ is None or groups[i] == 7}
+                    check_results(results, records, oracle, ranked(oracle, 6), metric, f"batch row {n}")
+            assert await store.vector_search_batch(np.zeros((0, DIMS), dtype=np.float32), k=3) == []
+            assert await store.vector_search_batch([], k=3) == []
+            with pytest.raises(vk.DimensionMismatchError):
+                await store.vector_search_batch(np.ones((2, DIMS + 1), dtype=np.float32), k=3, metric=metric)
+            with pytest.raises(vk.VectorValueError, match="NaN"):
+                await store.vector_search_batch([[np.nan] * DIMS, [1.0] * DIMS], k=3, metric=metric)
+            with pytest.raises(vk.VectorValueError, match="2-D"):
+                await store.vector_search_batch(matrix[0], k=3, metric=metric)
+
+    @pytest.mark.parametrize("metric", METRICS, ids=[m.value for m in METRICS])
     async def test_query_equal_to_a_stored_vector_ranks_it_first(
         self, store_config: ConfigLike, metric: vk.DistanceMetric
     ) -> None:

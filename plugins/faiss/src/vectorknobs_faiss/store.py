@@ -251,6 +251,13 @@ class FaissStore(VectorStore):
             self._searches, self._vector_search_sync, query, metric, params
         )
 
+    async def _vector_search_batch(self, queries: list[VectorQuery], metric: DistanceMetric) -> list[list[Hit]]:
+        """The queries on one worker thread, one after the other: one hop off the event loop, not one each."""
+        params = search_params_module.CURRENT.get()
+        return await asyncio.get_running_loop().run_in_executor(
+            self._searches, lambda: [self._vector_search_sync(q, metric, params) for q in queries]
+        )
+
     def _vector_search_sync(self, query: VectorQuery, metric: DistanceMetric, params: SearchParams) -> list[Hit]:
         part = query.vector
         assert part.vector is not None
