@@ -510,7 +510,7 @@ async def test_autosave_is_true_by_default(tmp_path: Path) -> None:
 
 @pytest.mark.asyncio
 async def test_big_batches_are_checked_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Checking and copying a batch runs on a worker thread from 1,000 records; small ones stay inline."""
+    """Checking and copying a batch runs on a worker thread from 256 records; small ones stay inline."""
     threads: list[str] = []
     prepare = vk.VectorStore._prepare
 

@@ -46,7 +46,7 @@ from vectorknobs.results import VectorSearchResult, source_text_of
 FilterLike = Query | Filter | Mapping[str, Any] | None
 
 #: batches of at least this many records are checked on a worker thread
-_PREPARE_IN_THREAD = 1000
+_PREPARE_IN_THREAD = 256
 
 
 class WriteMode(enum.Enum):
