@@ -142,9 +142,10 @@ def render_summary(results: list[dict[str, Any]], target: Path) -> None:
     x = np.arange(len(results))
     width = 0.8 / max(1, len(keys))
     for i, (key, name, threshold) in enumerate(keys):
-        values = [r["ratios"].get(key) or 0.0 for r in results]
-        bars = ax.bar(x + (i - (len(keys) - 1) / 2) * width, values, width, label=f"{name} (target ≥ {threshold})")
-        ax.bar_label(bars, fmt="{:.2f}", fontsize=7, padding=1)
+        values = [r["ratios"].get(key) for r in results]
+        bars = ax.bar(x + (i - (len(keys) - 1) / 2) * width, [v or 0.0 for v in values], width,
+                      label=f"{name} (target ≥ {threshold})")
+        ax.bar_label(bars, labels=["n/a" if v is None else f"{v:.2f}" for v in values], fontsize=7, padding=1)
     ax.axhline(0.9, color=TARGET_COLOR, linestyle=":", linewidth=1)
     ax.axhline(0.8, color=TARGET_COLOR, linestyle=":", linewidth=1)
     ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
