@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import vectorknobs as vk
+from vectorknobs.testing import with_options
 
 pytestmark = pytest.mark.asyncio
 
@@ -87,3 +88,24 @@ async def test_readers_never_see_half_a_batch(tmp_path: Path) -> None:
         await asyncio.gather(write(), read(), read())
         assert seen == 2 * 15 * 30
         assert {r["v"] for r in await store.search()} == {7}
+
+
+@pytest.mark.parametrize("exact_limit", [1000, 0], ids=["exact", "hnsw"])
+async def test_a_batch_search_answers_like_single_searches(any_config: str, exact_limit: int) -> None:
+    """vector_search_batch over HNSW (one Chroma query, one fetch for every hit) and over the exact path
+    gives each row what vector_search gives it: ids, scores and whole records, with and without a filter,
+    also for a filter so narrow that HNSW comes back short."""
+    rng = np.random.default_rng(12)
+    matrix = rng.normal(size=(300, 8)).astype(np.float32)
+    records = [vk.Record({"text": f"t{i}", "group": i % 50, "meta": {"i": i}, "embedding": vk.VectorField(v)},
+                         id=f"r{i:03d}") for i, v in enumerate(matrix)]
+    queries = rng.normal(size=(12, 8)).astype(np.float32)
+    async with vk.connect(with_options(any_config, exact_limit=exact_limit)) as store:
+        await store.bulk_create(records)
+        for where in (None, {"group": {"$in": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}}, {"group": 7}):
+            batch = await store.vector_search_batch(queries, k=8, filter=where)
+            for row, results in zip(queries, batch, strict=True):
+                single = await store.vector_search(row, k=8, filter=where)
+                assert [(r.id, r.score) for r in results] == [(r.id, r.score) for r in single], where
+                assert [r.record for r in results] == [r.record for r in single]
+                assert len(results) == (6 if where == {"group": 7} else 8)

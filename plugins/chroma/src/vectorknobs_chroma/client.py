@@ -270,6 +270,11 @@ class Collection:
         batch[1].append(future)
         return await future
 
+    async def query_many(self, vectors: Sequence[npt.NDArray[np.float32]], n: int, where: dict[str, Any] | None = None,
+                         include: Sequence[str] = ()) -> list[Entries]:
+        """The ``n`` entries nearest each of ``vectors``, in one Chroma query."""
+        return await self._query(list(vectors), n, where, None, include)
+
     def _flush(self, key: tuple[int, str, tuple[str, ...]], where: dict[str, Any] | None) -> None:
         vectors, futures = self._pending.pop(key)
 

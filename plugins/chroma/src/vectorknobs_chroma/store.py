@@ -500,6 +500,33 @@ class ChromaStore(VectorStore):
                     return await search.exact(ids=matching)
             return hits
 
+    async def _vector_search_batch(self, queries: list[VectorQuery], metric: DistanceMetric) -> list[list[Hit]]:
+        """A batch that HNSW answers (an exact filter, a big enough collection) goes to Chroma as one query
+        and its hits are read back with one fetch; any other batch, and any query HNSW left short, is
+        searched one by one."""
+        part = queries[0].vector
+        answers: list[list[Hit] | None] = [None] * len(queries)
+        async with self._rw.read():
+            collection = self._vectors.get(part.field)
+            if collection is None:
+                return [[] for _ in queries]
+            t = self._translate(queries[0].where)
+            if t.exact and t.ids is None and await self._size(collection) > self.settings["exact_limit"]:
+                searches = [_Search(self, collection, part.field, q.vector.vector, part.k, metric)  # type: ignore[arg-type]
+                            for q in queries]
+                found = await collection.query_many([s.vector for s in searches], part.k, where=t.where,
+                                                    include=["metadatas", "embeddings"])
+                picked = [search.pick(entries) for search, entries in zip(searches, found, strict=True)]
+                known: _ById = {}
+                for _, _, entries in picked:
+                    known.update(entries)
+                records = await self._fetch(list(known), {part.field: known})
+                for n, (best, scores, _) in enumerate(picked):
+                    hits = [Hit(records[i], score) for i, score in zip(best, scores, strict=True) if i in records]
+                    answers[n] = hits if len(hits) >= part.k else None  # short: the single search decides
+        return [hits if hits is not None else await self._vector_search(q, metric)
+                for q, hits in zip(queries, answers, strict=True)]
+
     async def _size(self, collection: Collection) -> int:
         cached = self._sizes.get(collection.name)
         now = time.monotonic()
@@ -557,20 +584,26 @@ class _Search:
         )
         return await self.ranked(found)
 
-    async def ranked(self, found: Entries) -> list[Hit]:
-        """The k best of ``found`` by exact score, ties by id, as whole records."""
+    def pick(self, found: Entries) -> tuple[list[str], list[float], _ById]:
+        """The ids of the k best of ``found`` by exact score (ties by id), their scores, and their entries."""
         if not len(found):
-            return []
+            return [], [], {}
         vectors = entry_vectors(found.metadatas, found.embeddings)
         scores = exact_scores(vectors, self.vector, self.metric)
         group: list[int] = list(range(len(found)))
         if len(found) > self.k:  # the k best and everything tied with the k-th
             group = np.flatnonzero(scores >= -np.partition(-scores, self.k - 1)[self.k - 1]).tolist()
         order = sorted(group, key=lambda i: (-scores[i], found.ids[i]))[: self.k]
-        best = [found.ids[i] for i in order]
         known = {found.ids[i]: (found.metadatas[i], vectors[i]) for i in order}
+        return [found.ids[i] for i in order], [float(scores[i]) for i in order], known
+
+    async def ranked(self, found: Entries) -> list[Hit]:
+        """The k best of ``found`` by exact score, ties by id, as whole records."""
+        best, scores, known = self.pick(found)
+        if not best:
+            return []
         records = await self.store._fetch(best, {self.field: known})
-        return [Hit(records[i], float(scores[j])) for i, j in zip(best, order, strict=True) if i in records]
+        return [Hit(records[i], score) for i, score in zip(best, scores, strict=True) if i in records]
 
 
 _ById: TypeAlias = dict[str, tuple[Metadata, Any]]
