@@ -204,21 +204,21 @@ class _Translator:
 
     def contains(self, path: str, value: Any, negate: bool) -> Clause:
         if negate:
-            # Never "$not_contains": a Chroma server that answered it on an empty collection goes on
-            # answering nothing after records arrive (chromadb 1.5.9, http only). Checked in Python.
+            # Never "$not_contains": a busy chromadb 1.5.9 server answered it without records it had just
+            # written (http). Checked in Python.
             return self.superset(None)
         if isinstance(value, str):  # a substring of a string (checked in Python), or an item of a list
             return self.superset({"$or": [{KIND + path: STRING}, {LIST_STR + path: {"$contains": value}}]})
-        items: list[tuple[str, Any]]
+        item: Any
         if isinstance(value, bool):
-            items = [(LIST_BOOL, value)]
+            prefix, item = LIST_BOOL, value
         elif isinstance(value, datetime):
-            items = [(LIST_DATETIME, micros(value))]
+            prefix, item = LIST_DATETIME, micros(value)
         elif not _native(value):
             return self.superset({KIND + path: OTHER})
         else:
-            items = [(LIST_NUMBER, float(value))]
-        return _any([{prefix + path: {"$contains": item}} for prefix, item in items])
+            prefix, item = LIST_NUMBER, float(value)
+        return {prefix + path: {"$contains": item}}
 
     def like(self, path: str, pattern: str, negate: bool) -> Clause:
         literal = _like_literal(pattern)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from vectorknobs.codec import decode, encode
+from vectorknobs.codec import encode
 from vectorknobs.fields import PROVENANCE, Field, FloatArray, VectorField
 from vectorknobs.record import Record
 
@@ -89,13 +89,6 @@ def record_of(record_id: str, body: str, vectors: Mapping[str, FloatArray | None
             value = vectors.get(name)
             if value is None:
                 continue  # the column was dropped by hand: the field is gone
-            fields[name] = VectorField.restore(
-                name, value, metadata=_decode_metadata(entry), **{k: entry.get(k) for k in PROVENANCE}
-            )
-        else:
-            fields[name] = Field.from_dict(name, entry, checked=False)
+            entry["value"] = value  # a fresh dict of json.loads: the vector column completes it
+        fields[name] = Field.from_dict(name, entry, checked=False)
     return Record.restore(record_id, fields)
-
-
-def _decode_metadata(entry: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(decode(entry.get("metadata") or {}))
