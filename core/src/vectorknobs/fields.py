@@ -129,13 +129,16 @@ class Field:
             self.value = float(self.value)  # type: ignore[arg-type]  # checked int or float above
 
     def copy(self, name: str | None = None) -> Field:
-        clone = object.__new__(type(self))
-        for slot in _all_slots(type(self)):
-            setattr(clone, slot, getattr(self, slot))
+        cls = type(self)
+        clone = object.__new__(cls)
+        if cls is not Field:  # a subclass's own slots (VectorField copies itself without this loop)
+            for slot in _all_slots(cls):
+                setattr(clone, slot, getattr(self, slot))
         clone.name = self.name if name is None else name
+        clone.type = self.type
         value = self.value
-        if value.__class__ is dict or value.__class__ is list:  # all else a field holds is immutable
-            clone.value = _copy_value(value)
+        # all else a field holds is immutable (vectors are read-only arrays)
+        clone.value = _copy_value(value) if value.__class__ is dict or value.__class__ is list else value
         clone.metadata = _copy_value(self.metadata) if self.metadata else {}
         return clone
 
@@ -272,8 +275,20 @@ class VectorField(Field):
         return tuple(part.strip() for part in self.source_field.split(",") if part.strip())
 
     def copy(self, name: str | None = None) -> VectorField:
-        clone = super().copy(name)
-        assert isinstance(clone, VectorField)
+        if type(self) is not VectorField:  # a subclass: copied slot by slot
+            clone = super().copy(name)
+            assert isinstance(clone, VectorField)
+            return clone
+        clone = object.__new__(VectorField)
+        clone.name = self.name if name is None else name
+        clone.value = self.value  # read-only
+        clone.type = FieldType.VECTOR
+        clone.metadata = _copy_value(self.metadata) if self.metadata else {}
+        clone.dimensions = self.dimensions
+        clone.source_field = self.source_field
+        clone.model_name = self.model_name
+        clone.model_version = self.model_version
+        clone.content_hash = self.content_hash
         return clone
 
     def to_dict(self, *, with_value: bool = True) -> dict[str, Any]:

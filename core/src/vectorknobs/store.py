@@ -416,10 +416,8 @@ class VectorStore(ABC):
             if record.id is None and mode is WriteMode.UPDATE:
                 raise InvalidRecordError("update needs records with an id")
             # ``id`` and ``fields`` can be set directly, past Record's checks: check both here
-            copy = record.with_id(check_record_id(record.id)) if record.id is not None else record.with_id(
-                Record.new_id()
-            )
-            assert copy.id is not None
+            copy = record.copy()
+            copy.id = check_record_id(record.id) if record.id is not None else Record.new_id()
             if copy.id in seen:
                 raise InvalidRecordError(f"record id {copy.id!r} appears twice in one batch")
             seen.add(copy.id)
