@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--metric", help="metric (default: the data set's: synthetic cosine, fashion-mnist euclidean); "
                                       "added to the store URL unless it names one")
     run.add_argument("--insert-batch", type=int, default=1000, help="records per bulk_create / index.add")
+    run.add_argument("--store-input", choices=("batch", "records"), default="batch",
+                     help="the store side writes each insert batch as one RecordBatch (columns; default) or as Records")
     run.add_argument("--search-batch", type=int, help="queries per batched search (default 100)")
     run.add_argument("--repeats", type=int, help="interleaved search rounds per side (default 3)")
     run.add_argument("--insert-repeats", type=int, default=1, help="fresh inserts per side, alternating order")
@@ -89,6 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         n=args.n if args.n is not None else preset.get("n"),
         dim=args.dim if args.dim is not None else (preset.get("dim") if args.dataset == "synthetic" else None),
         queries=pick("queries"), filtered_queries=pick("filtered_queries"), k=args.k, insert_batch=args.insert_batch,
+        store_input=args.store_input,
         search_batch=pick("search_batch"), repeats=pick("repeats"), insert_repeats=args.insert_repeats,
         warmup=pick("warmup"), seed=args.seed, metric=args.metric, raw_options=options, out=args.out,
         name=args.name, cache=args.cache, keep=args.keep, quick=args.quick, only_memory=args.memory_only,

@@ -47,6 +47,7 @@ class RunOptions:
     filtered_queries: int | None = None
     k: int = 10
     insert_batch: int = 1000
+    store_input: str = "batch"  # what the store side writes: a RecordBatch per insert batch, or Records
     search_batch: int = 100
     repeats: int = 3
     insert_repeats: int = 1
@@ -248,7 +249,8 @@ def start_side(side: str, opts: RunOptions, ds: datasets.Dataset, metric: str, s
                settings: dict[str, Any], location: StoreLocation, workdir: Path, nq: int) -> WorkerProcess:
     side_dir = Path(tempfile.mkdtemp(prefix=f"{side}-", dir=workdir))
     store_url = location.next_url() if side == "store" else location.template
-    options = opts.raw_options if side == "raw" else {"keep": "true" if opts.keep else "false"}
+    options = opts.raw_options if side == "raw" else {"keep": "true" if opts.keep else "false",
+                                                      "input": opts.store_input}
     ctx = SideContext(dim=ds.dim, metric=metric, n=ds.n, store_url=store_url, store_scheme=scheme,
                       store_settings=settings, options=options, workdir=side_dir)
     worker = WorkerProcess(side)
@@ -324,7 +326,8 @@ def assemble(opts: RunOptions, ds: datasets.Dataset, metric: str, url: str, sett
             "payload_bytes": payload,
         },
         "workload": {
-            "k": opts.k, "insert_batch": opts.insert_batch, "search_batch": opts.search_batch,
+            "k": opts.k, "insert_batch": opts.insert_batch, "store_input": opts.store_input,
+            "search_batch": opts.search_batch,
             "repeats": opts.repeats, "insert_repeats": opts.insert_repeats, "warmup": opts.warmup,
             "filter": f"category == <value> (about 1/{len(ds.categories)} of the records)",
         },

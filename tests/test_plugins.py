@@ -225,11 +225,13 @@ async def test_hook_register_write_listeners(make_plugin: PluginFactory) -> None
         await memory.bulk_create([vk.Record({"t": "x"}, id="a"), vk.Record({"t": "y"}, id="b")])
         await third.upsert(vk.Record({"t": "z"}, id="c"))
         await memory.update(vk.Record({"t": "x2"}, id="a"))
+        await memory.bulk_upsert(vk.RecordBatch({"t": ["p", "q"]}, ids=["p", "q"]))  # columns: told as records
         with pytest.raises(vk.DuplicateIdError):  # a write that fails is not reported
             await memory.create(vk.Record({"t": "again"}, id="a"))
         await memory.bulk_upsert([])  # nor is an empty batch
         assert sys.modules[module].EVENTS == [
-            ("MemoryStore", "create", ["a", "b"]), ("ThirdStore", "upsert", ["c"]), ("MemoryStore", "update", ["a"])
+            ("MemoryStore", "create", ["a", "b"]), ("ThirdStore", "upsert", ["c"]), ("MemoryStore", "update", ["a"]),
+            ("MemoryStore", "upsert", ["p", "q"]),
         ]
         # a failing listener: the write stays applied, the error says so and names the plugin, the rest still run
         with pytest.raises(vk.WriteListenerError, match=r"was stored, but write listener of plugin 'audit'") as info:

@@ -6,6 +6,7 @@
 ...         await store.create(vk.Record({"text": "hi", "embedding": vk.VectorField([1.0, 0.0])}))
 """
 
+from vectorknobs.batch import RecordBatch, VectorColumn
 from vectorknobs.capabilities import Capabilities
 from vectorknobs.config import Option, StoreConfig
 from vectorknobs.connect import connect
@@ -80,6 +81,7 @@ __all__ = [
     "Query",
     "QueryError",
     "Record",
+    "RecordBatch",
     "RecordError",
     "RecordNotFoundError",
     "Schema",
@@ -93,6 +95,7 @@ __all__ = [
     "UnknownBackendError",
     "UnknownFieldError",
     "ValidationError",
+    "VectorColumn",
     "VectorField",
     "VectorQuery",
     "VectorSearchResult",

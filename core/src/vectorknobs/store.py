@@ -12,13 +12,14 @@ import asyncio
 import enum
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self, overload
 
 import numpy as np
 import numpy.typing as npt
 
+from vectorknobs.batch import RecordBatch
 from vectorknobs.capabilities import Capabilities
 from vectorknobs.config import Option, StoreConfig
 from vectorknobs.embedders import embed, resolve_embedder, source_text, stamp
@@ -44,6 +45,8 @@ from vectorknobs.record import Record
 from vectorknobs.results import VectorSearchResult, source_text_of
 
 FilterLike = Query | Filter | Mapping[str, Any] | None
+#: what the bulk writes take: records, or the same rows as columns
+Records = Sequence[Record] | RecordBatch
 
 #: batches of at least this many records are checked on a worker thread
 _PREPARE_IN_THREAD = 256
@@ -133,22 +136,23 @@ class VectorStore(ABC):
         """Store a new record; an id is generated when it has none. Raises ``DuplicateIdError``."""
         return (await self.bulk_create([record]))[0]
 
-    async def bulk_create(self, records: Sequence[Record]) -> list[str]:
-        """Create all records or none of them."""
+    async def bulk_create(self, records: Records) -> list[str]:
+        """Create all records or none of them. ``records`` may be a ``RecordBatch`` (columns and vector
+        matrices, checked once when built): the fastest way to write many rows."""
         return await self._apply(records, WriteMode.CREATE)
 
     async def update(self, record: Record) -> None:
         """Replace the stored record with this one. Raises ``RecordNotFoundError``."""
         await self.bulk_update([record])
 
-    async def bulk_update(self, records: Sequence[Record]) -> None:
+    async def bulk_update(self, records: Records) -> None:
         """Replace all records or none of them."""
         await self._apply(records, WriteMode.UPDATE)
 
     async def upsert(self, record: Record) -> str:
         return (await self.bulk_upsert([record]))[0]
 
-    async def bulk_upsert(self, records: Sequence[Record]) -> list[str]:
+    async def bulk_upsert(self, records: Records) -> list[str]:
         return await self._apply(records, WriteMode.UPSERT)
 
     async def read(self, record_id: str) -> Record | None:
@@ -340,6 +344,11 @@ class VectorStore(ABC):
         """The ``query.vector.k`` best hits among records matching ``query.where`` that have the field,
         best first (ties by id). ``query.vector.vector`` is set and checked."""
 
+    async def _write_batch(self, batch: RecordBatch, mode: WriteMode) -> None:
+        """``_write`` of a ``RecordBatch`` (ids set, columns checked against the schema). The default writes
+        ``batch.records()``; a store that can take columns and matrices as they are does better."""
+        await self._write(batch.records(), mode)
+
     async def _vector_search_batch(self, queries: list[VectorQuery], metric: DistanceMetric) -> list[list[Hit]]:
         """``_vector_search`` of each query (they differ only in their vectors, already checked). The default
         runs them concurrently; a store with a batch API answers them in one call."""
@@ -383,8 +392,10 @@ class VectorStore(ABC):
         if not self._is_open:
             raise StoreClosedError(f"{self!r} is not open; use 'await vectorknobs.connect(...)'")
 
-    async def _apply(self, records: Sequence[Record], mode: WriteMode) -> list[str]:
+    async def _apply(self, records: Records, mode: WriteMode) -> list[str]:
         self._check_open()
+        if isinstance(records, RecordBatch):
+            return await self._apply_batch(records, mode)
         batch = await self._prepare_off_loop(_records(_as_list(records, "records")), mode)
         if batch and any(name not in self.schema.fields for r in batch for name in r.fields):
             # A first write of a field fixes its kind and dimension: check and write such batches one at a
@@ -397,8 +408,25 @@ class VectorStore(ABC):
             await self._write(batch, mode)
             self._learn(batch)
         if batch:
-            await _notify_listeners(WriteEvent(self, mode, tuple(batch)))
-        return [r.id for r in batch if r.id is not None]
+            await _notify_listeners(self, mode, lambda: tuple(batch))
+        return [r.key for r in batch]
+
+    async def _apply_batch(self, batch: RecordBatch, mode: WriteMode) -> list[str]:
+        if batch.ids is None:
+            if mode is WriteMode.UPDATE:
+                raise InvalidRecordError("update needs records with an id: build the RecordBatch with ids=...")
+            batch = batch.with_ids([Record.new_id() for _ in range(len(batch))])
+        if any(name not in self.schema.fields for name in batch.names()):  # see _apply
+            async with self._schema_lock:
+                self._check_batch(batch)
+                await self._write_batch(batch, mode)
+                self._learn_batch(batch)
+        else:
+            self._check_batch(batch)
+            await self._write_batch(batch, mode)
+        await _notify_listeners(self, mode, lambda: tuple(batch.records()))
+        assert batch.ids is not None
+        return list(batch.ids)
 
     async def _prepare_off_loop(self, records: list[Record], mode: WriteMode) -> list[Record]:
         """``_prepare``, on a worker thread for big batches (checking and copying 10,000 records takes
@@ -423,39 +451,55 @@ class VectorStore(ABC):
             seen.add(copy.id)
             for name, f in copy.fields.items():
                 check_field_name(name)  # Record checks names, but its ``fields`` dict can be filled directly
-                self._check_field(copy.id, name, f, dims, scalars)
+                if isinstance(f, SparseVectorField) and not self.capabilities.sparse_vectors:
+                    raise CapabilityError(f"{self.config.scheme}:// cannot store sparse vectors (field {name!r})")
+                dimensions = f.dimensions if isinstance(f, VectorField) else None
+                self._check_kind(f"record {copy.id!r}", name, dimensions, f.type.value, dims, scalars)
             prepared.append(copy)
         return prepared
 
-    def _check_field(self, record_id: str, name: str, f: Any, dims: dict[str, int], scalars: set[str]) -> None:
-        if isinstance(f, SparseVectorField) and not self.capabilities.sparse_vectors:
-            raise CapabilityError(f"{self.config.scheme}:// cannot store sparse vectors (field {name!r})")
-        if not isinstance(f, VectorField):
+    def _check_batch(self, batch: RecordBatch) -> None:
+        """``_prepare`` for a ``RecordBatch``, whose values were checked when it was built: column by column."""
+        dims = dict(self.schema.vectors)
+        scalars = set(self.schema.fields) - set(dims)
+        for name in batch.columns:
+            self._check_kind(f"column {name!r}", name, None, "plain values", dims, scalars)
+        for name, column in batch.vectors.items():
+            self._check_kind(f"column {name!r}", name, column.dimensions, "vectors", dims, scalars)
+
+    def _check_kind(
+        self, where: str, name: str, dimensions: int | None, kind: str, dims: dict[str, int], scalars: set[str],
+    ) -> None:
+        """Check that field ``name`` (a vector field when ``dimensions`` is set, else holding ``kind``) fits
+        this store and the fields it already holds (``dims``, ``scalars``, updated here)."""
+        if dimensions is None:
             if name in dims:
-                raise InvalidRecordError(
-                    f"record {record_id!r}: field {name!r} is a vector field in this store, got {f.type.value}"
-                )
+                raise InvalidRecordError(f"{where}: field {name!r} is a vector field in this store, got {kind}")
             scalars.add(name)
             return
-        if f.dimensions > self.capabilities.max_dimensions:
+        if dimensions > self.capabilities.max_dimensions:
             raise DimensionMismatchError(
-                f"record {record_id!r}: {f.dimensions} dimensions exceed this store's limit of "
-                f"{self.capabilities.max_dimensions}"
+                f"{where}: {dimensions} dimensions exceed this store's limit of {self.capabilities.max_dimensions}"
             )
-        expected = dims.setdefault(name, f.dimensions)
-        if f.dimensions != expected:
+        expected = dims.setdefault(name, dimensions)
+        if dimensions != expected:
             raise DimensionMismatchError(
-                f"record {record_id!r}: vector field {name!r} has {f.dimensions} dimensions, but this store "
+                f"{where}: vector field {name!r} has {dimensions} dimensions, but this store "
                 f"holds {expected}-dimensional vectors in it; re-embed or use another field name"
             )
         if name in scalars:
-            raise InvalidRecordError(f"record {record_id!r}: field {name!r} holds non-vector values in this store")
+            raise InvalidRecordError(f"{where}: field {name!r} holds non-vector values in this store")
 
     def _learn(self, records: list[Record]) -> None:
         for record in records:
             self.schema.fields.update(record.fields)
             for name, f in record.vector_fields().items():
                 self.schema.vectors.setdefault(name, f.dimensions)
+
+    def _learn_batch(self, batch: RecordBatch) -> None:
+        self.schema.fields.update(batch.names())
+        for name, column in batch.vectors.items():
+            self.schema.vectors.setdefault(name, column.dimensions)
 
     def _check_filter(self, where: Filter | None) -> None:
         if where is None:
@@ -544,12 +588,17 @@ class VectorStore(ABC):
         ]
 
 
-async def _notify_listeners(event: WriteEvent) -> None:
-    """Run every write listener; all of them run even if one fails, then the first failure is raised."""
+async def _notify_listeners(store: VectorStore, mode: WriteMode, written: Callable[[], tuple[Record, ...]]) -> None:
+    """Run every write listener on the records ``written()`` gives (asked for only if there are listeners);
+    all of them run even if one fails, then the first failure is raised."""
     from vectorknobs.plugins import get_registry
 
+    listeners = get_registry().write_listeners()
+    if not listeners:
+        return
+    event = WriteEvent(store, mode, written())
     failures: list[tuple[str, Exception]] = []
-    for plugin, listener in get_registry().write_listeners():
+    for plugin, listener in listeners:
         try:
             outcome = listener(event)
             if inspect.isawaitable(outcome):

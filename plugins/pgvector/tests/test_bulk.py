@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import vectorknobs as vk
 from vectorknobs.config import parse_config
+from vectorknobs.testing.batches import batch_columns
+from vectorknobs_pgvector.rows import row_of, rows_of_batch
 from vectorknobs_pgvector.store import COPY_ROWS
 
 pytestmark = pytest.mark.asyncio
@@ -113,3 +115,34 @@ async def test_count(table_url: str, records: Records) -> None:
         assert await store.count({"rank": {"$gte": 100, "$lt": 150}}) == 50
         assert await store.count(vk.Query().filter({"category": "c3"}).limit(5).offset(10)) == 30
         assert await store.count({"$or": [{"category": "c1"}, {"missing": {"$exists": True}}]}) == 30
+
+
+async def test_batch_rows_are_the_rows_of_its_records() -> None:
+    """A RecordBatch is encoded column by column, into exactly the bytes row_of makes of the same rows."""
+    ids, columns, matrix = batch_columns(rows=30)
+    columns["text"][1] = "nul \x00 and \x01 inside"
+    columns["price"][2] = 2.0**60  # projected to an exact integer for filters
+    columns["price"][3] = -0.0
+    columns["n"][4] = 2**80
+    hashes = [f"h{i}" for i in range(30)]
+    batch = vk.RecordBatch({**columns, "a": vk.VectorColumn(matrix, source_field="text", model_name="m",
+                                                            content_hashes=hashes),
+                            "b": vk.VectorColumn(matrix[:, :2])}, ids=ids)
+    for vector_columns in (["a", "b"], ["b", "other", "a"]):
+        expected = [row_of(r, vector_columns) for r in batch.records()]
+        got = rows_of_batch(batch, vector_columns)
+        assert [row[:3] for row in got] == [row[:3] for row in expected]
+        for row, want in zip(got, expected, strict=True):
+            assert [None if v is None else v.tolist() for v in row[3:]] == [
+                None if v is None else v.tolist() for v in want[3:]]
+
+
+async def test_batches_go_through_binary_copy(statement_log: Any) -> None:
+    url = statement_log.url()
+    ids, columns, matrix = batch_columns(rows=COPY_ROWS)
+    async with vk.connect(url) as store:
+        await store.bulk_create(vk.RecordBatch({**columns, "embedding": matrix}, ids=ids))
+        created = writes(statement_log.entries(url))
+        assert len(created) == 1
+        assert created[0].startswith("COPY ")
+        assert await store.count() == COPY_ROWS

@@ -11,8 +11,8 @@
             return f"mystore://{tmp_path}/store"
 
 The mixins (``CrudTests``, ``FilterTests``, ``VectorSearchTests``, ``PersistenceTests``, ``ConcurrencyTests``,
-``BadInputTests``, ``CapabilityTests``, ``DifferentialTests``) can also be used one by one. Needs the
-``testing`` extra: ``pip install 'vectorknobs[testing]'`` (pytest, pytest-asyncio, hypothesis).
+``BadInputTests``, ``CapabilityTests``, ``DifferentialTests``, ``RecordBatchTests``) can also be used one by
+one. Needs the ``testing`` extra: ``pip install 'vectorknobs[testing]'`` (pytest, pytest-asyncio, hypothesis).
 """
 
 import pytest
@@ -20,8 +20,8 @@ import pytest
 # Rewrite the asserts of the suite's modules so failures show the compared values.
 pytest.register_assert_rewrite(
     *(f"vectorknobs.testing.{name}" for name in (
-        "_support", "bad_input", "capability", "concurrency", "conformance", "crud", "differential", "filtering",
-        "persistence", "readme", "vectors",
+        "_support", "bad_input", "batches", "capability", "concurrency", "conformance", "crud", "differential",
+        "filtering", "persistence", "readme", "vectors",
     ))
 )
 
@@ -34,6 +34,7 @@ from vectorknobs.testing._support import (  # noqa: E402 - after the rewrite hoo
     with_options,
 )
 from vectorknobs.testing.bad_input import BadInputTests  # noqa: E402
+from vectorknobs.testing.batches import RecordBatchTests  # noqa: E402
 from vectorknobs.testing.capability import CapabilityTests  # noqa: E402
 from vectorknobs.testing.concurrency import ConcurrencyTests  # noqa: E402
 from vectorknobs.testing.conformance import StoreConformance  # noqa: E402
@@ -54,6 +55,7 @@ __all__ = [
     "DifferentialTests",
     "FilterTests",
     "PersistenceTests",
+    "RecordBatchTests",
     "StoreConformance",
     "VectorSearchTests",
     "assert_ranked_like",

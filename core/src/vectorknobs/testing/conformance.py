@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from vectorknobs.testing.bad_input import BadInputTests
+from vectorknobs.testing.batches import RecordBatchTests
 from vectorknobs.testing.capability import CapabilityTests
 from vectorknobs.testing.concurrency import ConcurrencyTests
 from vectorknobs.testing.crud import CrudTests
@@ -20,6 +21,7 @@ from vectorknobs.testing.vectors import VectorSearchTests
 
 class StoreConformance(
     CrudTests,
+    RecordBatchTests,
     FilterTests,
     VectorSearchTests,
     PersistenceTests,

@@ -13,11 +13,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from vectorknobs.batch import RecordBatch
 from vectorknobs.codec import encode
 from vectorknobs.fields import PROVENANCE, Field, FloatArray, VectorField
 from vectorknobs.record import Record
 
-from vectorknobs_pgvector.sql import project
+from vectorknobs_pgvector.sql import EXACT_FLOAT, escape_text, project
 
 _HEADER = struct.Struct(">HH")
 _F32 = np.dtype(">f4")
@@ -79,6 +80,59 @@ def row_of(record: Record, vector_columns: Sequence[str]) -> tuple[Any, ...]:
     fields = record.fields
     vectors = [v.value if isinstance(v := fields.get(name), VectorField) else None for name in vector_columns]
     return (record.key, _to_json(body), _to_json(doc), *vectors)
+
+
+def rows_of_batch(batch: RecordBatch, vector_columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    """``row_of`` of every row of ``batch``, built column by column: each value's ``_body`` entry and ``_doc``
+    projection are encoded once, by kind, and each row's documents are joined from those pieces."""
+    pieces: list[tuple[list[str], list[str]]] = []
+    for name, values in batch.columns.items():
+        key = _to_json(name)
+        body_parts, doc_parts = [], []
+        for value in values:
+            body, doc = _json_pair(value)
+            body_parts.append(f"{key}:{body}")
+            doc_parts.append(f"{key}:{doc}")
+        pieces.append((body_parts, doc_parts))
+    for name, column in batch.vectors.items():
+        key = _to_json(name)
+        entry: dict[str, Any] = {"type": "vector", "dimensions": column.dimensions}
+        entry.update((k, v) for k in PROVENANCE[:-1] if (v := getattr(column, k)) is not None)
+        fixed = f"{key}:{_to_json(entry)}"
+        hashes = column.content_hashes  # the last provenance key, so the last key of the entry
+        body_parts = ([fixed] * len(batch) if hashes is None
+                      else [f'{fixed[:-1]},"content_hash":{_to_json(h)}}}' for h in hashes])
+        pieces.append((body_parts, [f"{key}:{{}}"] * len(batch)))
+    matrices = [batch.vectors[name].matrix if name in batch.vectors else None for name in vector_columns]
+    assert batch.ids is not None
+    bodies, docs = [body for body, _ in pieces], [doc for _, doc in pieces]
+    return [
+        (record_id, f"{{{','.join(body[row] for body in bodies)}}}", f"{{{','.join(doc[row] for doc in docs)}}}",
+         *(None if matrix is None else matrix[row] for matrix in matrices))
+        for row, record_id in enumerate(batch.ids)
+    ]
+
+
+def _json_pair(value: Any) -> tuple[str, str]:
+    """The JSON of a value's ``_body`` entry and of its ``_doc`` projection, exactly as ``row_of`` writes
+    them; plain scalars without the generic encoder."""
+    cls = value.__class__
+    if cls is str:
+        text = _to_json(value)
+        escaped = escape_text(value)
+        return f'{{"type":"string","value":{text}}}', text if escaped is value else _to_json(escaped)
+    if cls is float:
+        text = float.__repr__(value)
+        return f'{{"type":"float","value":{text}}}', text if abs(value) < EXACT_FLOAT else _to_json(project(value))
+    if cls is int:
+        text = int.__repr__(value)
+        return f'{{"type":"integer","value":{text}}}', text
+    if cls is bool:
+        text = "true" if value else "false"
+        return f'{{"type":"boolean","value":{text}}}', text
+    if value is None:
+        return '{"type":"json","value":null}', "null"
+    return _to_json(Field.restore("", value).to_dict()), _to_json(project(value))
 
 
 def record_of(record_id: str, body: str, vectors: Mapping[str, FloatArray | None]) -> Record:

@@ -28,7 +28,7 @@ from vectorknobs.filters import And, Condition, Filter, Kind, Not, Operator, Or,
 from vectorknobs.query import SortKey
 
 DOC = "_doc"
-_EXACT_FLOAT = float(2**53)  # from here on every float is an integer: write it exactly
+EXACT_FLOAT = float(2**53)  # from here on every float is an integer: write it exactly
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 # how a stored string is read for substring and LIKE tests: escapes turned back into one character each
@@ -62,7 +62,7 @@ def project(value: Any) -> Any:
     if isinstance(value, str):
         return escape_text(value)
     if isinstance(value, float):
-        return int(value) if abs(value) >= _EXACT_FLOAT else value
+        return int(value) if abs(value) >= EXACT_FLOAT else value
     if isinstance(value, datetime):
         return {"$dt": micros(value)}
     if isinstance(value, dict):

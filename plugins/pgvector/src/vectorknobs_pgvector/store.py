@@ -11,12 +11,13 @@ import contextlib
 import contextvars
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import asyncpg
+from vectorknobs.batch import RecordBatch
 from vectorknobs.capabilities import Capabilities
 from vectorknobs.config import Option, StoreConfig
 from vectorknobs.errors import CapabilityError, ConfigError, QueryError, StoreError, UnknownFieldError
@@ -40,7 +41,7 @@ from vectorknobs_pgvector.indexes import (
 )
 from vectorknobs_pgvector.options import OPTIONS, IndexMode, VectorType
 from vectorknobs_pgvector.pool import Connection, apply_settings, initializer, keep_session, register_codecs, state_of
-from vectorknobs_pgvector.rows import record_of, row_of
+from vectorknobs_pgvector.rows import record_of, row_of, rows_of_batch
 from vectorknobs_pgvector.sql import Params, order_sql, quote, where_sql
 from vectorknobs_pgvector.tables import Table
 
@@ -241,18 +242,36 @@ class PgvectorStore(VectorStore):
 
     # -- writes ---------------------------------------------------------------------------------------
     async def _write(self, records: list[Record], mode: WriteMode) -> None:
+        vectors: dict[str, int] = {}
+        written: Counter[str] = Counter()
+        for record in records:
+            for name, f in record.vector_fields().items():
+                vectors[name] = f.dimensions
+                written[name] += 1
+        names = {name for r in records for name in r.fields}
+        await self._write_rows([r.key for r in records], names, vectors, written, mode,
+                               lambda columns: [row_of(r, columns) for r in records])
+
+    async def _write_batch(self, batch: RecordBatch, mode: WriteMode) -> None:
+        vectors = {name: column.dimensions for name, column in batch.vectors.items()}
+        assert batch.ids is not None
+        written = Counter(dict.fromkeys(vectors, len(batch)))
+        await self._write_rows(list(batch.ids), set(batch.names()), vectors, written, mode,
+                               lambda columns: rows_of_batch(batch, columns))
+
+    async def _write_rows(
+        self, ids: list[str], names: set[str], vectors: dict[str, int], written: Counter[str], mode: WriteMode,
+        make_rows: Callable[[list[str]], list[tuple[Any, ...]]],
+    ) -> None:
+        """Write the rows ``make_rows(vector columns)`` gives for ``ids`` (with fields ``names``, vector fields
+        ``vectors`` by dimension, ``written`` rows of each) in one transaction, adding columns as needed."""
         await self._ready()
-        new_vectors = {name: f.dimensions for r in records for name, f in r.vector_fields().items()
-                       if name not in self._columns}
+        new_vectors = {name: dims for name, dims in vectors.items() if name not in self._columns}
         if new_vectors:
             await self.enable_vector_support()
-        new_names = {name for r in records for name in r.fields} - self._names
+        new_names = names - self._names
         columns = [*self._columns, *sorted(new_vectors)]
-        if len(records) >= _THREAD_ROWS:
-            rows = await asyncio.to_thread(lambda: [row_of(r, columns) for r in records])
-        else:
-            rows = [row_of(r, columns) for r in records]
-        ids = [r.key for r in records]
+        rows = await asyncio.to_thread(make_rows, columns) if len(ids) >= _THREAD_ROWS else make_rows(columns)
 
         async def apply(conn: Any) -> dict[str, tuple[VectorType, int]] | None:
             added = None
@@ -269,7 +288,7 @@ class PgvectorStore(VectorStore):
             return added
 
         try:
-            added = await self._transaction(f"write {len(records)} record(s)", apply)
+            added = await self._transaction(f"write {len(ids)} record(s)", apply)
         except _Duplicate:
             taken = await self._run("look up duplicate ids", lambda conn: conn.fetch(
                 f"SELECT id FROM {self.table.sql} WHERE id = ANY($1::text[]) ORDER BY id", ids))
@@ -277,7 +296,7 @@ class PgvectorStore(VectorStore):
         if added is not None:
             self._columns.update(added)
         self._names |= new_names
-        await self._maybe_index(records)
+        await self._maybe_index(written)
 
     async def _insert(self, conn: Any, columns: list[str], rows: list[tuple[Any, ...]], upsert: bool) -> None:
         names = ["id", "_body", "_doc", *columns]
@@ -522,13 +541,13 @@ class PgvectorStore(VectorStore):
             f"DROP INDEX IF EXISTS {quote(self.table.schema)}.{quote(index.name)}"))
         return True
 
-    async def _maybe_index(self, records: Sequence[Record]) -> None:
-        """After a write: build the index the ``index`` option asks for once a field is big enough, and
-        re-plan an automatic IVFFlat index as the field grows (tenfold, or past ``hnsw_rows`` under auto)."""
+    async def _maybe_index(self, written: Counter[str]) -> None:
+        """After a write of ``written`` rows per vector field: build the index the ``index`` option asks for
+        once a field is big enough, and re-plan an automatic IVFFlat index as the field grows (tenfold, or
+        past ``hnsw_rows`` under auto)."""
         mode = self.settings["index"]
         if mode is IndexMode.NONE:
             return
-        written = Counter(name for record in records for name in record.vector_fields())
         for name, count in written.items():
             index = self._indexes.get((name, self.metric))
             if mode is IndexMode.HNSW:
