@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from vectorknobs import Field, Record, VectorField
+from vectorknobs import Field, Record, RecordBatch, VectorField
 from vectorknobs.fields import FieldType, FloatArray, infer_type
 
 VECTOR_DTYPE = np.dtype("<f4")
@@ -65,13 +65,46 @@ def encode_record(record: Record) -> Row:
             extra["metadata"] = to_doc(f.metadata, unsafe)
         if extra:
             meta[name] = extra
+    return _row(record.key, list(record.fields), values, meta, unsafe, vectors)
+
+
+def encode_batch(batch: RecordBatch) -> list[Row]:
+    """``encode_record`` of every row of ``batch``, straight from its columns (whose values are plain, with
+    inferred types and no metadata)."""
+    assert batch.ids is not None
+    names = list(batch.names())
+    scalars = list(batch.columns.items())
+    vectors = list(batch.vectors.items())
+    attrs = {name: {key: value for key in _VECTOR_ATTRS[:-1] if (value := getattr(column, key)) is not None}
+             for name, column in vectors}
+    rows = []
+    for row, record_id in enumerate(batch.ids):
+        unsafe: list[bool] = []
+        values: dict[str, Any] = {}
+        for name, column in scalars:
+            value = column[row]
+            values[name] = value if type(value) in _PLAIN else to_doc(value, unsafe)
+        meta: dict[str, Any] = {}
+        for name, vector_column in vectors:
+            values[name] = {}
+            hashes = vector_column.content_hashes
+            provenance = attrs[name] if hashes is None else {**attrs[name], "content_hash": hashes[row]}
+            if provenance:
+                meta[name] = {"vector": provenance}
+        rows.append(_row(record_id, names, values, meta, unsafe,
+                         {name: column.matrix[row] for name, column in vectors}))
+    return rows
+
+
+def _row(record_id: str, names: list[str], values: dict[str, Any], meta: dict[str, Any], unsafe: list[bool],
+         vectors: dict[str, FloatArray]) -> Row:
     if meta:
         values[META_KEY] = meta
     doc = _JSON.encode(values)
     if not _utf8_safe(doc):  # lone surrogates cannot cross into SQLite as UTF-8; escaped JSON keeps them
         doc = _JSON_ASCII.encode(values)
         unsafe.append(True)
-    return Row(record.key, list(record.fields), doc, bool(unsafe) or "\\u0000" in doc, vectors)
+    return Row(record_id, names, doc, bool(unsafe) or "\\u0000" in doc, vectors)
 
 
 def decode_record(record_id: str, doc: str, vectors: Mapping[str, bytes]) -> Record:

@@ -34,6 +34,7 @@ from vectorknobs import (
     Option,
     Query,
     Record,
+    RecordBatch,
     Schema,
     StoreClosedError,
     StoreConfig,
@@ -47,7 +48,7 @@ from vectorknobs.filters import Filter
 from vectorknobs.metrics import exact_scores
 
 from vectorknobs_faiss import params as search_params_module
-from vectorknobs_faiss.codec import encode_record
+from vectorknobs_faiss.codec import Row, encode_batch, encode_record
 from vectorknobs_faiss.database import FILE_NAME, Changes, Database, VectorColumn
 from vectorknobs_faiss.indexes import FieldIndex, Labels, use_one_thread
 from vectorknobs_faiss.options import OPTIONS, IndexSpec, auto_nprobe, plan, still_fits
@@ -183,7 +184,12 @@ class FaissStore(VectorStore):
 
     # -- writes ---------------------------------------------------------------------------------
     async def _write(self, records: list[Record], mode: WriteMode) -> None:
-        rows = await asyncio.to_thread(lambda: [encode_record(r) for r in records])
+        await self._write_rows(await asyncio.to_thread(lambda: [encode_record(r) for r in records]), mode)
+
+    async def _write_batch(self, batch: RecordBatch, mode: WriteMode) -> None:
+        await self._write_rows(await asyncio.to_thread(encode_batch, batch), mode)
+
+    async def _write_rows(self, rows: list[Row], mode: WriteMode) -> None:
         async with self._write_lock:
             await asyncio.to_thread(lambda: self._commit(self._db.stage(rows, mode)))
         self._schedule_rebuilds()
