@@ -95,3 +95,36 @@ def test_vector_column_checks_its_provenance() -> None:
         vk.VectorColumn(np.ones((1, 3)), model_name=3)  # type: ignore[arg-type]
     with pytest.raises(vk.InvalidRecordError, match="2 strings, one per row"):
         vk.VectorColumn(np.ones((2, 3)), content_hashes=["only one"])
+
+
+def uniform(n: int) -> list[vk.Record]:
+    return [vk.Record({"text": f"t{i}", "meta": {"k": [i]}, "price": i / 2,
+                       "v": vk.VectorField([i, 1.0], source_field="text", content_hash=f"h{i}")}, id=f"r{i}")
+            for i in range(n)]
+
+
+def test_from_records_gives_the_same_rows() -> None:
+    records = uniform(5)
+    batch = vk.RecordBatch.from_records(records)
+    assert batch is not None
+    assert batch.records() == records
+    assert batch.vectors["v"].content_hashes == tuple(f"h{i}" for i in range(5))
+    records[0]["meta"]["k"].append(99)  # the batch copied the containers
+    assert batch.records()[0]["meta"] == {"k": [0]}
+
+
+@pytest.mark.parametrize("spoil", [
+    lambda rs: setattr(rs[1], "id", None),
+    lambda rs: rs[2].fields.pop("price"),
+    lambda rs: rs[2].__setitem__("extra", 1),
+    lambda rs: rs[3].__setitem__("price", vk.Field("price", None, vk.FieldType.STRING)),
+    lambda rs: rs[3].__setitem__("text", vk.Field("text", "x", metadata={"lang": "en"})),
+    lambda rs: rs[4].__setitem__("v", vk.VectorField([1.0, 2.0], source_field="other")),
+    lambda rs: rs[4].__setitem__("v", vk.VectorField([1.0, 2.0], source_field="text")),  # no content hash
+    lambda rs: rs[0].__setitem__("v", vk.SparseVectorField({1: 0.5})),
+])
+def test_from_records_refuses_rows_a_batch_cannot_hold(spoil: object) -> None:
+    records = uniform(5)
+    spoil(records)  # type: ignore[operator]
+    assert vk.RecordBatch.from_records(records) is None
+    assert vk.RecordBatch.from_records([]) is None

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from vectorknobs.codec import check_value
 from vectorknobs.errors import InvalidRecordError, VectorValueError
-from vectorknobs.fields import _PLAIN_TYPES, Field, FloatArray, VectorField, as_matrix
+from vectorknobs.fields import PLAIN_TYPES, Field, FloatArray, VectorField, as_matrix, copy_value, inferred_type
 from vectorknobs.names import check_field_name, check_record_id
 from vectorknobs.record import Record
 
@@ -61,6 +61,16 @@ class VectorColumn:
                     f"vector column: content_hashes must be {len(self.matrix)} strings, one per row"
                 )
             self.content_hashes = hashes
+
+    @classmethod
+    def _trusted(cls, matrix: FloatArray, model: VectorField, content_hashes: tuple[str, ...] | None) -> VectorColumn:
+        """A column of checked, read-only rows with ``model``'s provenance (no checks, no copies)."""
+        column = object.__new__(cls)
+        column.matrix = matrix
+        column.source_field, column.model_name, column.model_version = (
+            model.source_field, model.model_name, model.model_version)
+        column.content_hashes = content_hashes
+        return column
 
     @property
     def dimensions(self) -> int:
@@ -121,6 +131,55 @@ class RecordBatch:
         if ids is not None:
             self.ids = _checked_ids(ids, rows)
         self._records: list[Record] | None = None
+
+    @classmethod
+    def from_records(cls, records: Sequence[Record]) -> RecordBatch | None:
+        """The same rows as a batch, or None when they cannot be one: each record needs an id and the same
+        field names, every value field its inferred type and no metadata, and each vector field the same
+        provenance in every row (content hashes aside, all set or all None) and no metadata. The values,
+        checked when their fields were built, are not checked again (containers are copied)."""
+        if not records or any(r.id is None for r in records):
+            return None
+        first = records[0].fields
+        scalars = [name for name, f in first.items() if type(f) is Field]
+        models = {name: f for name, f in first.items() if type(f) is VectorField}
+        if len(scalars) + len(models) != len(first):
+            return None  # sparse vectors or Field subclasses
+        columns: dict[str, list[Any]] = {name: [] for name in scalars}
+        rows: dict[str, list[FloatArray]] = {name: [] for name in models}
+        hashes: dict[str, list[str | None]] = {name: [] for name in models}
+        for record in records:
+            fields = record.fields
+            if len(fields) != len(first):
+                return None
+            for name, column in columns.items():
+                f = fields.get(name)
+                if f is None or type(f) is not Field or f.metadata or f.type is not inferred_type(f.value):
+                    return None
+                value = f.value
+                column.append(copy_value(value) if value.__class__ is dict or value.__class__ is list else value)
+            for name, model in models.items():
+                v = fields.get(name)
+                if not isinstance(v, VectorField) or type(v) is not VectorField or v.metadata or (
+                        v.source_field, v.model_name, v.model_version) != (
+                        model.source_field, model.model_name, model.model_version):
+                    return None
+                rows[name].append(v.value)
+                hashes[name].append(v.content_hash)
+        vectors: dict[str, VectorColumn] = {}
+        for name, model in models.items():
+            column_hashes = [h for h in hashes[name] if h is not None]
+            if column_hashes and len(column_hashes) != len(records):
+                return None
+            matrix = np.stack(rows[name])
+            matrix.flags.writeable = False
+            vectors[name] = VectorColumn._trusted(matrix, model, tuple(column_hashes) if column_hashes else None)
+        batch = object.__new__(cls)
+        batch.columns = {name: tuple(values) for name, values in columns.items()}
+        batch.vectors = vectors
+        batch.ids = tuple(r.key for r in records)
+        batch._records = None
+        return batch
 
     def __len__(self) -> int:
         column = next(iter(self.columns.values()), None)
@@ -191,7 +250,7 @@ def _checked_column(name: str, column: Any) -> tuple[Any, ...]:
         raise InvalidRecordError(f"{where}: expected a sequence with one value per row, got {type(column).__name__}")
     values = list(column)
     for row, value in enumerate(values):
-        plain = _PLAIN_TYPES.get(value.__class__)
+        plain = PLAIN_TYPES.get(value.__class__)
         if plain is None or (value.__class__ is float and not math.isfinite(value)):
             values[row] = check_value(value, f"{where} row {row}")  # raises for what a field cannot hold
     return tuple(values)

@@ -36,7 +36,7 @@ class FieldType(Enum):
 
 
 #: the type inferred for a value of exactly this class (None is JSON, as ``infer_type`` says)
-_PLAIN_TYPES: dict[type, FieldType] = {
+PLAIN_TYPES: dict[type, FieldType] = {
     str: FieldType.STRING, int: FieldType.INTEGER, float: FieldType.FLOAT, bool: FieldType.BOOLEAN,
     type(None): FieldType.JSON,
 }
@@ -65,6 +65,11 @@ def infer_type(value: Any) -> FieldType:
     return FieldType.JSON
 
 
+def inferred_type(value: Any) -> FieldType:
+    """``infer_type``, quick for the plain scalars of ``PLAIN_TYPES``."""
+    return PLAIN_TYPES.get(value.__class__) or infer_type(value)
+
+
 class Field:
     """A named value. ``Field("price", 9.5)`` infers ``FieldType.FLOAT``."""
 
@@ -79,7 +84,7 @@ class Field:
     ) -> None:
         self.name = name
         self.metadata: dict[str, Any] = check_value(dict(metadata), f"field {name!r} metadata") if metadata else {}
-        plain = _PLAIN_TYPES.get(value.__class__)
+        plain = PLAIN_TYPES.get(value.__class__)
         if plain is not None and (plain is not FieldType.FLOAT or math.isfinite(value)):
             self.value = value  # an immutable plain scalar: nothing to check or copy
         else:
@@ -107,7 +112,7 @@ class Field:
         restored = object.__new__(Field)
         restored.name = name
         restored.value = value
-        restored.type = type or _PLAIN_TYPES.get(value.__class__) or infer_type(value)
+        restored.type = type or inferred_type(value)
         restored.metadata = metadata or {}
         return restored
 
@@ -138,8 +143,8 @@ class Field:
         clone.type = self.type
         value = self.value
         # all else a field holds is immutable (vectors are read-only arrays)
-        clone.value = _copy_value(value) if value.__class__ is dict or value.__class__ is list else value
-        clone.metadata = _copy_value(self.metadata) if self.metadata else {}
+        clone.value = copy_value(value) if value.__class__ is dict or value.__class__ is list else value
+        clone.metadata = copy_value(self.metadata) if self.metadata else {}
         return clone
 
     def to_dict(self) -> dict[str, Any]:
@@ -283,7 +288,7 @@ class VectorField(Field):
         clone.name = self.name if name is None else name
         clone.value = self.value  # read-only
         clone.type = FieldType.VECTOR
-        clone.metadata = _copy_value(self.metadata) if self.metadata else {}
+        clone.metadata = copy_value(self.metadata) if self.metadata else {}
         clone.dimensions = self.dimensions
         clone.source_field = self.source_field
         clone.model_name = self.model_name
@@ -444,11 +449,12 @@ def _all_slots(cls: type) -> tuple[str, ...]:
     return slots
 
 
-def _copy_value(value: Any) -> Any:
+def copy_value(value: Any) -> Any:
+    """A deep copy of a checked value's dicts and lists (all else a field holds is immutable)."""
     if isinstance(value, dict):
-        return {k: _copy_value(v) for k, v in value.items()}
+        return {k: copy_value(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_copy_value(v) for v in value]
+        return [copy_value(v) for v in value]
     return value  # scalars and read-only arrays are immutable
 
 

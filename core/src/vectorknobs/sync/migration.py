@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vectorknobs._fs import atomic_write
+from vectorknobs.batch import RecordBatch
 from vectorknobs.connect import connect
 from vectorknobs.errors import (
     CapabilityError,
@@ -277,10 +278,11 @@ class VectorMigration:
         target = self.target_db
 
         async def put(records: list[Record]) -> None:
+            rows = RecordBatch.from_records(records) or records  # columns when the rows allow: a faster write
             try:
-                await target.bulk_create(records)
+                await target.bulk_create(rows)
             except DuplicateIdError:  # a re-run of a batch, or a target that already holds some: replace them
-                await target.bulk_upsert(records)
+                await target.bulk_upsert(rows)
 
         async def isolate(records: list[Record]) -> int:
             try:
