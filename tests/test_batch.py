@@ -128,3 +128,23 @@ def test_from_records_refuses_rows_a_batch_cannot_hold(spoil: object) -> None:
     spoil(records)  # type: ignore[operator]
     assert vk.RecordBatch.from_records(records) is None
     assert vk.RecordBatch.from_records([]) is None
+
+
+def test_from_records_without_ids_gives_a_batch_without_ids() -> None:
+    records = [vk.Record({"text": f"t{i}"}) for i in range(3)]
+    batch = vk.RecordBatch.from_records(records)
+    assert batch is not None
+    assert batch.ids is None
+    assert batch.columns == {"text": ("t0", "t1", "t2")}
+
+
+def test_from_records_checks_what_can_be_set_past_record_checks() -> None:
+    records = uniform(3)
+    records[2].id = records[0].id
+    with pytest.raises(vk.InvalidRecordError, match="twice"):
+        vk.RecordBatch.from_records(records)
+    records = uniform(3)
+    for record in records:
+        record.fields["bad name"] = record.fields.pop("text")
+    with pytest.raises(vk.InvalidNameError):
+        vk.RecordBatch.from_records(records)

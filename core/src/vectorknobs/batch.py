@@ -21,6 +21,8 @@ from vectorknobs.fields import PLAIN_TYPES, Field, FloatArray, VectorField, as_m
 from vectorknobs.names import check_field_name, check_record_id
 from vectorknobs.record import Record
 
+_CONTAINERS = (dict, list)
+
 
 class VectorColumn:
     """One vector field for every row of a ``RecordBatch``: a ``rows x dimensions`` matrix and its
@@ -134,13 +136,21 @@ class RecordBatch:
 
     @classmethod
     def from_records(cls, records: Sequence[Record]) -> RecordBatch | None:
-        """The same rows as a batch, or None when they cannot be one: each record needs an id and the same
-        field names, every value field its inferred type and no metadata, and each vector field the same
-        provenance in every row (content hashes aside, all set or all None) and no metadata. The values,
-        checked when their fields were built, are not checked again (containers are copied)."""
-        if not records or any(r.id is None for r in records):
+        """The same rows as a batch, or None when they cannot be one: every record needs an id (or none
+        does: a batch without ids), the same field names, every value field its inferred type and no metadata,
+        and each vector field the same provenance in every row (content hashes aside, all set or all None)
+        and no metadata. The values, checked when their fields were built, are not checked again (containers
+        are copied)."""
+        if not records:
             return None
+        missing = sum(r.id is None for r in records)
+        if missing and missing < len(records):
+            return None
+        # ids and fields can be set past Record's checks: check them here
+        ids = None if missing else _checked_ids([r.key for r in records], len(records))
         first = records[0].fields
+        for name in first:
+            check_field_name(name)
         scalars = [name for name, f in first.items() if type(f) is Field]
         models = {name: f for name, f in first.items() if type(f) is VectorField}
         if len(scalars) + len(models) != len(first):
@@ -150,7 +160,7 @@ class RecordBatch:
         hashes: dict[str, list[str | None]] = {name: [] for name in models}
         for record in records:
             fields = record.fields
-            if len(fields) != len(first):
+            if fields.keys() != first.keys():
                 return None
             for name, column in columns.items():
                 f = fields.get(name)
@@ -177,7 +187,7 @@ class RecordBatch:
         batch = object.__new__(cls)
         batch.columns = {name: tuple(values) for name, values in columns.items()}
         batch.vectors = vectors
-        batch.ids = tuple(r.key for r in records)
+        batch.ids = ids
         batch._records = None
         return batch
 
@@ -200,7 +210,8 @@ class RecordBatch:
         return clone
 
     def records(self) -> list[Record]:
-        """The rows as ``Record``s (built once, without re-checking; they share the batch's vectors)."""
+        """The rows as ``Record``s (built once, without re-checking; they share the batch's read-only vectors
+        and copy its dicts and lists)."""
         if self._records is None:
             if self.ids is None:
                 raise InvalidRecordError("this batch has no ids yet; a store gives it ids when it is written")
@@ -212,7 +223,10 @@ class RecordBatch:
         scalars = list(self.columns.items())
         vectors = list(self.vectors.items())
         for row, record_id in enumerate(self.ids):
-            fields: dict[str, Field] = {name: Field.restore(name, column[row]) for name, column in scalars}
+            fields: dict[str, Field] = {}
+            for name, values in scalars:
+                value = values[row]  # containers are copied: the records are the store's to keep
+                fields[name] = Field.restore(name, copy_value(value) if value.__class__ in _CONTAINERS else value)
             for name, column in vectors:
                 fields[name] = column.field(name, row)
             yield Record.restore(record_id, fields)

@@ -12,7 +12,7 @@ import asyncio
 import enum
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Self, overload
 
@@ -50,6 +50,8 @@ Records = Sequence[Record] | RecordBatch
 
 #: batches of at least this many records are checked on a worker thread
 _PREPARE_IN_THREAD = 256
+#: record batches of at least this many sharing their fields are written as a ``RecordBatch``
+_COLUMNS_FROM = 64
 
 
 class WriteMode(enum.Enum):
@@ -394,50 +396,65 @@ class VectorStore(ABC):
 
     async def _apply(self, records: Records, mode: WriteMode) -> list[str]:
         self._check_open()
-        if isinstance(records, RecordBatch):
-            return await self._apply_batch(records, mode)
-        batch = await self._prepare_off_loop(_records(_as_list(records, "records")), mode)
-        if batch and any(name not in self.schema.fields for r in batch for name in r.fields):
+        rows = records if isinstance(records, RecordBatch) else _records(_as_list(records, "records"))
+        if not len(rows):
+            return []
+        written = await self._prepare_off_loop(rows, mode)
+        if any(name not in self.schema.fields for name in _names(written)):
             # A first write of a field fixes its kind and dimension: check and write such batches one at a
             # time, or concurrent batches could store 3- and 4-dimensional vectors in one field.
             async with self._schema_lock:
-                batch = await self._prepare_off_loop(batch, mode)
-                await self._write(batch, mode)
-                self._learn(batch)
-        elif batch:
-            await self._write(batch, mode)
-            self._learn(batch)
-        if batch:
-            await _notify_listeners(self, mode, lambda: tuple(batch))
-        return [r.key for r in batch]
-
-    async def _apply_batch(self, batch: RecordBatch, mode: WriteMode) -> list[str]:
-        if batch.ids is None:
-            if mode is WriteMode.UPDATE:
-                raise InvalidRecordError("update needs records with an id: build the RecordBatch with ids=...")
-            batch = batch.with_ids([Record.new_id() for _ in range(len(batch))])
-        if any(name not in self.schema.fields for name in batch.names()):  # see _apply
-            async with self._schema_lock:
-                self._check_batch(batch)
-                await self._write_batch(batch, mode)
-                self._learn_batch(batch)
+                written = await self._prepare_off_loop(written, mode)
+                await self._store(written, mode)
         else:
-            self._check_batch(batch)
-            await self._write_batch(batch, mode)
-        await _notify_listeners(self, mode, lambda: tuple(batch.records()))
-        assert batch.ids is not None
-        return list(batch.ids)
+            await self._store(written, mode)
+        if isinstance(written, RecordBatch):
+            batch = written
+            await _notify_listeners(self, mode, lambda: tuple(batch.records()))
+            assert batch.ids is not None
+            return list(batch.ids)
+        await _notify_listeners(self, mode, lambda: tuple(written))
+        return [r.key for r in written]
 
-    async def _prepare_off_loop(self, records: list[Record], mode: WriteMode) -> list[Record]:
+    async def _store(self, written: list[Record] | RecordBatch, mode: WriteMode) -> None:
+        if isinstance(written, RecordBatch):
+            await self._write_batch(written, mode)
+            self._learn_batch(written)
+        else:
+            await self._write(written, mode)
+            self._learn(written)
+
+    async def _prepare_off_loop(self, rows: list[Record] | RecordBatch, mode: WriteMode) -> list[Record] | RecordBatch:
         """``_prepare``, on a worker thread for big batches (checking and copying 10,000 records takes
         about 0.1 s), against a copy of the schema taken here, on the loop."""
         dims = dict(self.schema.vectors)
         scalars = set(self.schema.fields) - set(dims)
-        if len(records) < _PREPARE_IN_THREAD:
-            return self._prepare(records, mode, dims, scalars)
-        return await asyncio.to_thread(self._prepare, records, mode, dims, scalars)
+        if len(rows) < _PREPARE_IN_THREAD:
+            return self._prepare(rows, mode, dims, scalars)
+        return await asyncio.to_thread(self._prepare, rows, mode, dims, scalars)
 
-    def _prepare(self, records: list[Record], mode: WriteMode, dims: dict[str, int], scalars: set[str]) -> list[Record]:
+    def _prepare(
+        self, rows: list[Record] | RecordBatch, mode: WriteMode, dims: dict[str, int], scalars: set[str],
+    ) -> list[Record] | RecordBatch:
+        """The rows to write, checked against the schema and with ids: many records that share their fields
+        become one ``RecordBatch`` (no copy per record, and the store's column writes); others are copied."""
+        by_record = False
+        if isinstance(rows, list) and len(rows) >= _COLUMNS_FROM:
+            converted = RecordBatch.from_records(rows)
+            if converted is not None:
+                rows, by_record = converted, True
+        if isinstance(rows, RecordBatch):
+            if rows.ids is None:
+                if mode is WriteMode.UPDATE:
+                    raise InvalidRecordError("update needs records with an id (RecordBatch: ids=...)")
+                rows = rows.with_ids([Record.new_id() for _ in range(len(rows))])
+            self._check_batch(rows, dims, scalars, by_record)
+            return rows
+        return self._prepare_records(rows, mode, dims, scalars)
+
+    def _prepare_records(
+        self, records: list[Record], mode: WriteMode, dims: dict[str, int], scalars: set[str],
+    ) -> list[Record]:
         prepared: list[Record] = []
         seen: set[str] = set()
         for record in records:
@@ -458,14 +475,16 @@ class VectorStore(ABC):
             prepared.append(copy)
         return prepared
 
-    def _check_batch(self, batch: RecordBatch) -> None:
-        """``_prepare`` for a ``RecordBatch``, whose values were checked when it was built: column by column."""
-        dims = dict(self.schema.vectors)
-        scalars = set(self.schema.fields) - set(dims)
+    def _check_batch(self, batch: RecordBatch, dims: dict[str, int], scalars: set[str], by_record: bool) -> None:
+        """``_prepare`` for a ``RecordBatch``, whose values were checked when it was built: column by column
+        (errors name the first record when the batch was made of records)."""
+        assert batch.ids is not None
+        first = f"record {batch.ids[0]!r}"
         for name in batch.columns:
-            self._check_kind(f"column {name!r}", name, None, "plain values", dims, scalars)
+            self._check_kind(first if by_record else f"column {name!r}", name, None, "plain values", dims, scalars)
         for name, column in batch.vectors.items():
-            self._check_kind(f"column {name!r}", name, column.dimensions, "vectors", dims, scalars)
+            self._check_kind(first if by_record else f"column {name!r}", name, column.dimensions, "vectors", dims,
+                             scalars)
 
     def _check_kind(
         self, where: str, name: str, dimensions: int | None, kind: str, dims: dict[str, int], scalars: set[str],
@@ -574,15 +593,17 @@ class VectorStore(ABC):
             keys = [(k.path, k.descending) for k in query.order]
             hits = [by_id[r.id] for r in sort_records([h.record for h in hits], keys)]
         hits = hits[query.skip:]
-        distances = metric.score_to_distance(np.array([h.score for h in hits], dtype=np.float64))
+        distances = metric.score_to_distance(np.array([h.score for h in hits], dtype=np.float64)).tolist()
+        hybrid, field, include_source = part.mode is VectorMode.HYBRID, part.field, part.include_source
+        metadata = {"metric": metric.value, "mode": part.mode.value}
         return [
             VectorSearchResult(
                 record=h.record,
                 score=h.score,
-                distance=float(1.0 - h.score) if part.mode is VectorMode.HYBRID else float(d),
-                source_text=source_text_of(h.record, part.field) if part.include_source else None,
-                vector_field=part.field,
-                metadata={"metric": metric.value, "mode": part.mode.value},
+                distance=float(1.0 - h.score) if hybrid else d,
+                source_text=source_text_of(h.record, field) if include_source else None,
+                vector_field=field,
+                metadata=dict(metadata),
             )
             for h, d in zip(hits, distances, strict=True)
         ]
@@ -612,6 +633,14 @@ async def _notify_listeners(store: VectorStore, mode: WriteMode, written: Callab
             f"the {event.mode.value} of {len(event.records)} record(s) was stored, but write listener of plugin "
             f"{plugin!r} failed afterwards{others}: {type(first).__name__}: {first}"
         ) from first
+
+
+def _names(rows: list[Record] | RecordBatch) -> Iterator[str]:
+    if isinstance(rows, RecordBatch):
+        yield from rows.names()
+    else:
+        for record in rows:
+            yield from record.fields
 
 
 def _as_list(items: Any, what: str) -> list[Any]:

@@ -27,6 +27,7 @@ VECTOR_DTYPE = np.dtype("<f4")
 META_KEY = "_m"
 _INT64 = (-(2**63), 2**63 - 1)
 _PLAIN = frozenset({str, float, bool, type(None)})
+_SCALARS = _PLAIN | {int}
 _VECTOR_ATTRS = ("source_field", "model_name", "model_version", "content_hash")
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 _JSON_ASCII = json.JSONEncoder(separators=(",", ":"), check_circular=False)
@@ -145,6 +146,8 @@ def to_doc(value: Any, unsafe: list[bool] | None = None) -> Any:
 
 def from_doc(data: Any) -> Any:
     """Inverse of :func:`to_doc`."""
+    if data.__class__ in _SCALARS:
+        return data
     if isinstance(data, dict):
         if len(data) == 1 and "$datetime" in data:
             return datetime.fromisoformat(data["$datetime"])
