@@ -70,6 +70,8 @@ def test_with_ids_shares_the_columns() -> None:
         ({"text": ["a", "b"]}, ["1"], vk.InvalidRecordError, "1 ids for 2 rows"),
         ({"text": ["a"]}, "1", vk.InvalidRecordError, "sequence of str"),
         ({"text": ["a"]}, [7], vk.InvalidRecordError, "id"),
+        ({"text": ["a", "b"]}, ["ok", "bad\x07"], vk.InvalidRecordError, "control characters"),
+        ({"text": ["a"]}, [""], vk.InvalidRecordError, "1 to"),
         ({"bad name": ["a"]}, None, vk.InvalidNameError, "invalid field name"),
         ({"id": ["a"]}, None, vk.InvalidNameError, "record id"),
         ({"x; DROP TABLE t": ["a"]}, None, vk.InvalidNameError, "invalid field name"),

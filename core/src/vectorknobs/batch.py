@@ -18,10 +18,11 @@ import numpy.typing as npt
 from vectorknobs.codec import check_value
 from vectorknobs.errors import InvalidRecordError, VectorValueError
 from vectorknobs.fields import PLAIN_TYPES, Field, FloatArray, VectorField, as_matrix, copy_value, inferred_type
-from vectorknobs.names import check_field_name, check_record_id
+from vectorknobs.names import check_field_name, check_record_ids
 from vectorknobs.record import Record
 
 _CONTAINERS = (dict, list)
+_UNCHECKED = frozenset((str, int, bool, type(None)))
 
 
 class VectorColumn:
@@ -238,7 +239,7 @@ class RecordBatch:
 def _checked_ids(ids: Sequence[str], rows: int) -> tuple[str, ...]:
     if isinstance(ids, (str, bytes)) or not hasattr(ids, "__len__"):
         raise InvalidRecordError(f"RecordBatch ids must be a sequence of str, got {type(ids).__name__}")
-    checked = tuple(check_record_id(i) for i in ids)
+    checked = check_record_ids(ids)
     if len(checked) != rows:
         raise InvalidRecordError(f"RecordBatch: {len(checked)} ids for {rows} rows")
     if len(set(checked)) != rows:
@@ -263,6 +264,11 @@ def _checked_column(name: str, column: Any) -> tuple[Any, ...]:
     if isinstance(column, (str, bytes, Mapping)) or not hasattr(column, "__iter__"):
         raise InvalidRecordError(f"{where}: expected a sequence with one value per row, got {type(column).__name__}")
     values = list(column)
+    classes = set(map(type, values))
+    if classes <= _UNCHECKED:
+        return tuple(values)  # immutable plain values need no check or copy
+    if classes <= _UNCHECKED | {float} and all(map(math.isfinite, (v for v in values if v.__class__ is float))):
+        return tuple(values)
     for row, value in enumerate(values):
         plain = PLAIN_TYPES.get(value.__class__)
         if plain is None or (value.__class__ is float and not math.isfinite(value)):

@@ -9,6 +9,7 @@ their own bookkeeping. ``id`` is the record id, never a field.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from vectorknobs.errors import InvalidNameError, InvalidRecordError
 
@@ -83,3 +84,14 @@ def check_record_id(record_id: object) -> str:
     if _CONTROL.search(record_id):
         raise InvalidRecordError(f"record id {record_id!r} contains control characters")
     return record_id
+
+
+def check_record_ids(ids: Iterable[object]) -> tuple[str, ...]:
+    """``check_record_id`` of every id, quicker for many (one scan for control characters); the first bad
+    id raises its own error."""
+    given = tuple(ids)
+    texts = [i for i in given if i.__class__ is str]
+    if (given and len(texts) == len(given) and min(map(len, texts)) >= 1 and max(map(len, texts)) <= MAX_ID_LENGTH
+            and not _CONTROL.search("".join(texts))):
+        return tuple(texts)
+    return tuple(check_record_id(i) for i in given)

@@ -12,7 +12,7 @@ import pytest
 import vectorknobs as vk
 from vectorknobs.config import parse_config
 from vectorknobs.testing.batches import batch_columns
-from vectorknobs_pgvector.rows import row_of, rows_of_batch
+from vectorknobs_pgvector.rows import encode_vector, row_of, rows_of_batch
 from vectorknobs_pgvector.store import COPY_ROWS
 
 pytestmark = pytest.mark.asyncio
@@ -135,6 +135,10 @@ async def test_batch_rows_are_the_rows_of_its_records() -> None:
         for row, want in zip(got, expected, strict=True):
             assert [None if v is None else v.tolist() for v in row[3:]] == [
                 None if v is None else v.tolist() for v in want[3:]]
+        binary = rows_of_batch(batch, vector_columns, float32={"a"})  # pre-encoded for vector(d) columns
+        assert [row[:3] for row in binary] == [row[:3] for row in expected]
+        position = 3 + vector_columns.index("a")
+        assert [row[position] for row in binary] == [encode_vector(row[position]) for row in expected]
 
 
 async def test_batches_go_through_binary_copy(statement_log: Any) -> None:
@@ -146,3 +150,20 @@ async def test_batches_go_through_binary_copy(statement_log: Any) -> None:
         assert len(created) == 1
         assert created[0].startswith("COPY ")
         assert await store.count() == COPY_ROWS
+
+
+async def test_plain_values_are_stored_compactly_and_older_rows_still_read() -> None:
+    """A plain value of its inferred type is ``[value]`` in ``_body``; the ``{"type", "value"}`` entries of
+    rows written before that read back the same."""
+    from vectorknobs_pgvector.rows import record_of
+
+    record = vk.Record({"text": "hi", "n": 2, "price": vk.Field("price", 3, vk.FieldType.FLOAT), "none": None,
+                        "typed": vk.Field("typed", None, vk.FieldType.STRING)}, id="r")
+    body = row_of(record, [])[1]
+    assert body == ('{"text":["hi"],"n":[2],"price":[3.0],"none":[null],'
+                    '"typed":{"type":"string","value":null}}')
+    assert record_of("r", body, {}) == record
+    older = ('{"text":{"type":"string","value":"hi"},"n":{"type":"integer","value":2},'
+             '"price":{"type":"float","value":3.0},"none":{"type":"json","value":null},'
+             '"typed":{"type":"string","value":null}}')
+    assert record_of("r", older, {}) == record

@@ -257,7 +257,12 @@ class PgvectorStore(VectorStore):
         assert batch.ids is not None
         written = Counter(dict.fromkeys(vectors, len(batch)))
         await self._write_rows(list(batch.ids), set(batch.names()), vectors, written, mode,
-                               lambda columns: rows_of_batch(batch, columns))
+                               lambda columns: rows_of_batch(batch, columns, self._float32_columns(columns)))
+
+    def _float32_columns(self, columns: list[str]) -> set[str]:
+        """Which of ``columns`` are (or, new, will be) ``vector`` columns rather than ``halfvec``."""
+        new_type = self.settings["vector_type"]
+        return {name for name in columns if self._columns.get(name, (new_type,))[0] is VectorType.VECTOR}
 
     async def _write_rows(
         self, ids: list[str], names: set[str], vectors: dict[str, int], written: Counter[str], mode: WriteMode,
