@@ -66,12 +66,16 @@ class VectorColumn:
             self.content_hashes = hashes
 
     @classmethod
-    def _trusted(cls, matrix: FloatArray, model: VectorField, content_hashes: tuple[str, ...] | None) -> VectorColumn:
-        """A column of checked, read-only rows with ``model``'s provenance (no checks, no copies)."""
+    def restore(
+        cls, matrix: FloatArray, *, source_field: str | None = None, model_name: str | None = None,
+        model_version: str | None = None, content_hashes: tuple[str, ...] | None = None,
+    ) -> VectorColumn:
+        """A column rebuilt from a store's own data (as ``VectorField.restore``): ``matrix``, a C-contiguous
+        float32 matrix, is made read-only and kept, nothing is checked or copied."""
         column = object.__new__(cls)
+        matrix.flags.writeable = False
         column.matrix = matrix
-        column.source_field, column.model_name, column.model_version = (
-            model.source_field, model.model_name, model.model_version)
+        column.source_field, column.model_name, column.model_version = source_field, model_name, model_version
         column.content_hashes = content_hashes
         return column
 
@@ -182,14 +186,19 @@ class RecordBatch:
             column_hashes = [h for h in hashes[name] if h is not None]
             if column_hashes and len(column_hashes) != len(records):
                 return None
-            matrix = np.stack(rows[name])
-            matrix.flags.writeable = False
-            vectors[name] = VectorColumn._trusted(matrix, model, tuple(column_hashes) if column_hashes else None)
+            vectors[name] = VectorColumn.restore(
+                np.stack(rows[name]), source_field=model.source_field, model_name=model.model_name,
+                model_version=model.model_version, content_hashes=tuple(column_hashes) if column_hashes else None)
+        return cls.restore({name: tuple(values) for name, values in columns.items()}, vectors, ids)
+
+    @classmethod
+    def restore(
+        cls, columns: dict[str, tuple[Any, ...]], vectors: dict[str, VectorColumn], ids: tuple[str, ...] | None,
+    ) -> RecordBatch:
+        """A batch rebuilt from a store's own data (as ``Record.restore``): plain values of their inferred
+        types, taken as they are, unchecked. Stores use it to read pages as columns."""
         batch = object.__new__(cls)
-        batch.columns = {name: tuple(values) for name, values in columns.items()}
-        batch.vectors = vectors
-        batch.ids = ids
-        batch._records = None
+        batch.columns, batch.vectors, batch.ids, batch._records = columns, vectors, ids, None
         return batch
 
     def __len__(self) -> int:
@@ -234,6 +243,14 @@ class RecordBatch:
 
     def __repr__(self) -> str:
         return f"RecordBatch({len(self)} rows: {', '.join(self.names())})"
+
+
+def last_id(page: RecordBatch | Sequence[Record]) -> str:
+    """The id of the last row of a page a store wrote or read (its rows have ids)."""
+    if isinstance(page, RecordBatch):
+        assert page.ids is not None
+        return page.ids[-1]
+    return page[-1].key
 
 
 def _checked_ids(ids: Sequence[str], rows: int) -> tuple[str, ...]:

@@ -207,13 +207,24 @@ class VectorStore(ABC):
 
     async def stream(self, query: FilterLike = None, batch_size: int = 1000) -> AsyncIterator[list[Record]]:
         """Matching records in batches, in id order, without loading them all."""
+        async for batch in self._stream(self._stream_filter(query, batch_size), batch_size):
+            yield batch
+
+    async def stream_batches(
+        self, query: FilterLike = None, batch_size: int = 1000,
+    ) -> AsyncIterator[RecordBatch | list[Record]]:
+        """``stream``, but a page whose rows share their fields (``RecordBatch.from_records``) comes as one
+        ``RecordBatch``: the fastest way to copy records to another store (``bulk_create`` takes either)."""
+        async for page in self._stream_pages(self._stream_filter(query, batch_size), batch_size):
+            yield page
+
+    def _stream_filter(self, query: FilterLike, batch_size: int) -> Filter | None:
         self._check_open()
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise QueryError(f"batch_size must be a positive int, got {batch_size!r}")
         where = _as_filter(query)
         self._check_filter(where)
-        async for batch in self._stream(where, batch_size):
-            yield batch
+        return where
 
     # -- vectors --------------------------------------------------------------------------------
     async def vector_search(
@@ -358,6 +369,12 @@ class VectorStore(ABC):
 
     async def _hybrid_search(self, query: VectorQuery, metric: DistanceMetric) -> list[Hit]:
         raise CapabilityError(f"{self.config.scheme}:// has no hybrid search")
+
+    async def _stream_pages(self, where: Filter | None, batch_size: int) -> AsyncIterator[RecordBatch | list[Record]]:
+        """Pages of ``_stream``, each a ``RecordBatch`` when its rows allow; a store that can read a page as
+        columns (``RecordBatch.restore``) does better than this default, which converts the records."""
+        async for page in self._stream(where, batch_size):
+            yield _as_batch(page) if len(page) < _PREPARE_IN_THREAD else await asyncio.to_thread(_as_batch, page)
 
     async def _stream(self, where: Filter | None, batch_size: int) -> AsyncIterator[list[Record]]:
         """Default: pages of ``_search`` in id order; stores with cursors do better."""
@@ -633,6 +650,10 @@ async def _notify_listeners(store: VectorStore, mode: WriteMode, written: Callab
             f"the {event.mode.value} of {len(event.records)} record(s) was stored, but write listener of plugin "
             f"{plugin!r} failed afterwards{others}: {type(first).__name__}: {first}"
         ) from first
+
+
+def _as_batch(records: list[Record]) -> RecordBatch | list[Record]:
+    return RecordBatch.from_records(records) or records
 
 
 def _names(rows: list[Record] | RecordBatch) -> Iterator[str]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from vectorknobs._fs import atomic_write
-from vectorknobs.batch import RecordBatch
+from vectorknobs.batch import RecordBatch, last_id
 from vectorknobs.connect import connect
 from vectorknobs.errors import (
     CapabilityError,
@@ -78,7 +78,7 @@ class MigrationResult:
 class _Batch:
     """One page of the source on its way through the pipeline."""
 
-    records: list[Record]
+    records: list[Record] | RecordBatch  # a RecordBatch only when copying between stores
     last_id: str  # of the source page: where a resumed run continues
     read: int
     skipped: int = 0
@@ -173,8 +173,10 @@ class VectorMigration:
         job = {**self._job("add_vectors", query), "text_fields": list(sync.text_fields), "vector_field": vector_field}
 
         async def embed_batch(batch: _Batch) -> _Batch:
-            stale = batch.records if force else [r for r in batch.records if not sync.is_current(r)]
-            batch.skipped = len(batch.records) - len(stale)
+            records = batch.records
+            assert isinstance(records, list)  # a transform's pages are records
+            stale = records if force else [r for r in records if not sync.is_current(r)]
+            batch.skipped = len(records) - len(stale)
             todo, part = await retrying(lambda: sync._embed_batch(stale), "embedding a batch", RETRIES, BACKOFF)
             batch.failures = part.failures
             if self.in_place:
@@ -182,7 +184,7 @@ class VectorMigration:
             else:
                 embedded = {record.key: record for record, _ in todo}
                 failed = {i for f in part.failures for i in f.ids}
-                batch.records = [embedded.get(r.key, r) for r in batch.records if r.key not in failed]
+                batch.records = [embedded.get(r.key, r) for r in records if r.key not in failed]
             return batch
 
         async def write_in_place(batch: _Batch) -> int:
@@ -235,8 +237,13 @@ class VectorMigration:
         write = write or self._copy
 
         async def pages() -> AsyncIterator[_Batch]:
-            async for page in self.source_db.stream(after_id(where, result.resumed_after), batch_size):
-                yield _Batch(page, page[-1].key, len(page))
+            start = after_id(where, result.resumed_after)
+            if transform is not None:  # the transform reads and changes records
+                async for page in self.source_db.stream(start, batch_size):
+                    yield _Batch(page, page[-1].key, len(page))
+                return
+            async for rows in self.source_db.stream_batches(start, batch_size):  # copied as they are: columns
+                yield _Batch(rows, last_id(rows), len(rows))
 
         async def store_batch(batch: _Batch) -> None:
             written = await write(batch) if batch.records else 0
@@ -277,18 +284,18 @@ class VectorMigration:
         target refuses is isolated by halving the batch and reported, the others are stored."""
         target = self.target_db
 
-        async def put(records: list[Record]) -> None:
-            rows = RecordBatch.from_records(records) or records  # columns when the rows allow: a faster write
+        async def put(rows: list[Record] | RecordBatch) -> None:
             try:
                 await target.bulk_create(rows)
             except DuplicateIdError:  # a re-run of a batch, or a target that already holds some: replace them
                 await target.bulk_upsert(rows)
 
-        async def isolate(records: list[Record]) -> int:
+        async def isolate(rows: list[Record] | RecordBatch) -> int:
             try:
-                await retrying(lambda: put(records), f"writing {len(records)} records", RETRIES, BACKOFF)
-                return len(records)
+                await retrying(lambda: put(rows), f"writing {len(rows)} records", RETRIES, BACKOFF)
+                return len(rows)
             except (ValidationError, CapabilityError, RecordError) as err:
+                records = rows.records() if isinstance(rows, RecordBatch) else rows
                 if len(records) == 1:
                     batch.failures.append(Failure.of([records[0].key], err))
                     return 0

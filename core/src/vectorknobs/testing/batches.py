@@ -122,3 +122,27 @@ class RecordBatchTests(ConformanceBase):
             with pytest.raises(vk.InvalidRecordError, match="non-vector"):
                 await store.bulk_upsert(vk.RecordBatch({"text": matrix}, ids=ids))
             assert await self.contents(store) == before
+
+    async def test_stream_batches_reads_what_stream_reads(self, store_config: ConfigLike) -> None:
+        """stream_batches() gives the pages of stream(), in id order: a page whose rows share their fields as
+        one RecordBatch, any other page as its records; a filter applies as in stream().
+
+        Troubleshooting: a store's ``_stream_pages`` must return, for each page, exactly the records ``_stream``
+        returns (``batch.records()`` of a batch), ``RecordBatch.restore`` only for rows ``from_records`` accepts.
+        """
+        ids, columns, matrix = batch_columns()
+        vectors = {"embedding": vk.VectorColumn(matrix, source_field="text", model_name="m",
+                                                content_hashes=[f"{i:064x}" for i in range(ROWS)])}
+        odd = [vk.Record({"text": "no vector"}, id="zz-0"), vk.Record({"text": "typed", "n": vk.Field(
+            "n", None, vk.FieldType.STRING)}, id="zz-1")]
+        async with vk.connect(store_config) as store:
+            await store.bulk_create(vk.RecordBatch({**columns, **vectors}, ids=ids))
+            await store.bulk_create(odd)
+            for query in (None, {"flag": True}):
+                pages = [page async for page in store.stream_batches(query, batch_size=15)]
+                plain = [page async for page in store.stream(query, batch_size=15)]
+                assert [p.records() if isinstance(p, vk.RecordBatch) else p for p in pages] == plain
+            pages = [page async for page in store.stream_batches(batch_size=ROWS)]
+            assert isinstance(pages[0], vk.RecordBatch)
+            assert pages[0].vectors["embedding"].content_hashes == vectors["embedding"].content_hashes
+            assert pages[-1] == odd

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from vectorknobs import Field, Record, RecordBatch, VectorField
+from vectorknobs import Field, Record, RecordBatch, VectorColumn, VectorField
 from vectorknobs.fields import FieldType, FloatArray, infer_type
 
 VECTOR_DTYPE = np.dtype("<f4")
@@ -127,6 +127,51 @@ def decode_record(record_id: str, doc: str, vectors: Mapping[str, bytes]) -> Rec
             field_type = FieldType(extra["type"]) if "type" in extra else None
             fields[name] = Field.restore(name, from_doc(value), field_type, metadata)
     return Record.restore(record_id, fields)
+
+
+def decode_batch(ids: list[str], docs: list[str], blobs: Mapping[str, list[bytes | None]]) -> RecordBatch | None:
+    """The rows as one ``RecordBatch`` straight from their documents and vector bytes (``blobs``: per vector
+    table, one entry per row), or None when they cannot be one (``RecordBatch.from_records``): every row
+    with the same fields, no explicit types or metadata, each vector field in every row with the same
+    provenance (content hashes aside, all set or all None)."""
+    rows = [json.loads(doc) for doc in docs]
+    first = rows[0]
+    first_meta = first.get(META_KEY, {})
+    vector_names = [name for name, values in blobs.items() if values[0] is not None]
+    if set(vector_names) - first.keys():
+        return None
+    scalar_names = [name for name in first if name != META_KEY and name not in vector_names]
+    if any(name in first_meta for name in scalar_names):
+        return None  # an explicit type or metadata
+    provenance = {name: dict(first_meta.get(name, {}).get("vector", {})) for name in vector_names}
+    for name in vector_names:
+        provenance[name].pop("content_hash", None)
+    columns: dict[str, list[Any]] = {name: [] for name in scalar_names}
+    hashes: dict[str, list[str | None]] = {name: [] for name in vector_names}
+    keys = first.keys()
+    for values in rows:
+        if values.keys() != keys:
+            return None
+        meta = values.get(META_KEY, {})
+        for name, column in columns.items():
+            column.append(from_doc(values[name]))
+        for name in vector_names:
+            extra = meta.get(name, {})
+            vector = dict(extra.get("vector", {}))
+            hashes[name].append(vector.pop("content_hash", None))
+            if extra.keys() - {"vector"} or vector != provenance[name]:
+                return None
+    vectors: dict[str, VectorColumn] = {}
+    for name in vector_names:
+        found = blobs[name]
+        column_hashes = hashes[name]
+        if None in found or (None in column_hashes and any(h is not None for h in column_hashes)):
+            return None
+        matrix = np.frombuffer(b"".join(found), dtype=VECTOR_DTYPE).reshape(len(found), -1)  # type: ignore[arg-type]
+        vectors[name] = VectorColumn.restore(
+            matrix.astype(np.float32, copy=False), content_hashes=None if column_hashes[0] is None else tuple(
+                column_hashes), **provenance[name])  # type: ignore[arg-type]
+    return RecordBatch.restore({name: tuple(values) for name, values in columns.items()}, vectors, tuple(ids))
 
 
 def to_doc(value: Any, unsafe: list[bool] | None = None) -> Any:

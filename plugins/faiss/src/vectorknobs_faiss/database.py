@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from vectorknobs import CorruptStoreError, Query, Record, Schema, StoreError, VectorStore, WriteMode
+from vectorknobs import CorruptStoreError, Query, Record, RecordBatch, Schema, StoreError, VectorStore, WriteMode
 from vectorknobs.fields import FloatArray
 from vectorknobs.filters import Filter
 
-from vectorknobs_faiss.codec import VECTOR_DTYPE, Row, decode_record
+from vectorknobs_faiss.codec import VECTOR_DTYPE, Row, decode_batch, decode_record
 from vectorknobs_faiss.indexes import Labels
 from vectorknobs_faiss.sqlfilter import Params, order_sql, register_functions, where_sql
 
@@ -290,10 +290,26 @@ class Database:
 
     def page(self, where: Filter | None, after: str | None, limit: int) -> list[Record]:
         """Up to ``limit`` matching records with ids above ``after``, in id order."""
+        return [record for _, record in self._decode(self._page_rows(where, after, limit))]
+
+    def page_as_batch(self, where: Filter | None, after: str | None, limit: int) -> RecordBatch | list[Record]:
+        """``page``, as one ``RecordBatch`` when its rows allow (``codec.decode_batch``), read without
+        building a ``Record`` per row; else the records."""
+        found = self._page_rows(where, after, limit)
+        if not found:
+            return []
+        names = [c.name for c in self.columns.values()]
+        blobs = {name: [row[3 + i] for row in found] for i, name in enumerate(names)}
+        try:
+            batch = decode_batch([row[1] for row in found], [row[2] for row in found], blobs)
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            raise CorruptStoreError(f"a page of records in {self.path} cannot be read back: {err}") from None
+        return batch if batch is not None else [record for _, record in self._decode(found)]
+
+    def _page_rows(self, where: Filter | None, after: str | None, limit: int) -> list[tuple[Any, ...]]:
         params = Params()
-        sql = (f"WHERE {where_sql(where, params)} AND r.id > {params(after or '')} "
-               f"ORDER BY r.id LIMIT {params(limit)}")
-        return [record for _, record in self._rows(sql, params.values)]
+        return self._fetch(f"WHERE {where_sql(where, params)} AND r.id > {params(after or '')} "
+                           f"ORDER BY r.id LIMIT {params(limit)}", params.values)
 
     def count(self, where: Filter | None) -> int:
         params = Params()
@@ -339,12 +355,19 @@ class Database:
 
     def _rows(self, clauses: str, params: dict[str, Any] | tuple[Any, ...]) -> Iterator[tuple[int, Record]]:
         """``(rid, record)`` of ``SELECT ... FROM records AS r <clauses>``, vectors joined in."""
+        return self._decode(self._fetch(clauses, params))
+
+    def _fetch(self, clauses: str, params: dict[str, Any] | tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """``(rid, id, doc, *vector blobs in column order)`` of ``SELECT ... FROM records AS r <clauses>``."""
         columns = list(self.columns.values())
         joins = "".join(f" LEFT JOIN {c.table} AS v{c.slot} ON v{c.slot}.rid = r.rid" for c in columns)
         vectors = "".join(f", v{c.slot}.vec" for c in columns)
         sql = f"SELECT r.rid, r.id, r.doc{vectors} FROM records AS r{joins} {clauses}"
         with translate_errors(self.path):
-            found = self._reader().execute(sql, params).fetchall()
+            return list(self._reader().execute(sql, params).fetchall())
+
+    def _decode(self, found: list[tuple[Any, ...]]) -> Iterator[tuple[int, Record]]:
+        columns = list(self.columns.values())
         for rid, record_id, doc, *blobs in found:
             vectors_of = {c.name: blob for c, blob in zip(columns, blobs, strict=True) if blob is not None}
             try:

@@ -44,6 +44,7 @@ from vectorknobs import (
     WriteMode,
 )
 from vectorknobs._fs import DirectoryLock, remove_temp_files
+from vectorknobs.batch import last_id
 from vectorknobs.filters import Filter
 from vectorknobs.metrics import exact_scores
 
@@ -250,6 +251,12 @@ class FaissStore(VectorStore):
         while page := await asyncio.to_thread(self._db.page, where, after, batch_size):
             yield page
             after = page[-1].key
+
+    async def _stream_pages(self, where: Filter | None, batch_size: int) -> AsyncIterator[RecordBatch | list[Record]]:
+        after: str | None = None
+        while page := await asyncio.to_thread(self._db.page_as_batch, where, after, batch_size):
+            yield page
+            after = last_id(page)
 
     async def _vector_search(self, query: VectorQuery, metric: DistanceMetric) -> list[Hit]:
         params = search_params_module.CURRENT.get()
