@@ -103,6 +103,10 @@ def render_one(result: dict[str, Any], target: Path) -> None:
 
     ax = axes[1][2]
     _ratio_panel(ax, result, ratios)
+    for empty in (axes[0][1], axes[0][2], axes[1][0]) if not phases else ():  # an insert-only run (--memory-only)
+        empty.axis("off")
+        empty.text(0.5, 0.5, "no searches in this run (--memory-only)", ha="center", va="center", fontsize=9,
+                   color="grey", transform=empty.transAxes)
     fig.tight_layout()
     target.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(target, dpi=110)
@@ -133,6 +137,9 @@ def _ratio_panel(ax: Any, result: dict[str, Any], ratios: dict[str, Any]) -> Non
     ax.set_xlim(0, max([1.2, *values]) * 1.15)
 
 
+SUMMARY_TOP = 2.0  # the summary's ratio axis ends here; bars above are clipped and marked ↑
+
+
 def render_summary(results: list[dict[str, Any]], target: Path) -> None:
     import numpy as np
 
@@ -143,9 +150,11 @@ def render_summary(results: list[dict[str, Any]], target: Path) -> None:
     width = 0.8 / max(1, len(keys))
     for i, (key, name, threshold) in enumerate(keys):
         values = [r["ratios"].get(key) for r in results]
-        bars = ax.bar(x + (i - (len(keys) - 1) / 2) * width, [v or 0.0 for v in values], width,
+        # a ratio far above 1 (18x langchain-postgres) would flatten every other bar: clip it, label its value
+        bars = ax.bar(x + (i - (len(keys) - 1) / 2) * width, [min(v or 0.0, SUMMARY_TOP) for v in values], width,
                       label=f"{name} (target ≥ {threshold})")
-        ax.bar_label(bars, labels=["n/a" if v is None else f"{v:.2f}" for v in values], fontsize=7, padding=1)
+        ax.bar_label(bars, labels=["n/a" if v is None else f"{v:.2f}" + ("↑" if v > SUMMARY_TOP else "")
+                                   for v in values], fontsize=7, padding=1)
     ax.axhline(0.9, color=TARGET_COLOR, linestyle=":", linewidth=1)
     ax.axhline(0.8, color=TARGET_COLOR, linestyle=":", linewidth=1)
     ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
@@ -153,7 +162,7 @@ def render_summary(results: list[dict[str, Any]], target: Path) -> None:
     ax.set_ylabel("store / raw")
     ax.set_title("vectorknobs vs the raw client, same run (higher is better; dotted = targets)")
     ax.legend(fontsize=8)
-    ax.margins(y=0.15)
+    ax.set_ylim(0, SUMMARY_TOP * 1.12)
     fig.tight_layout()
     fig.savefig(target, dpi=110)
     plt.close(fig)
