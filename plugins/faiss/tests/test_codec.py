@@ -36,4 +36,5 @@ def test_a_page_decodes_to_the_batch_it_was_written_from() -> None:
     typed = encode_record(vk.Record({**batch.records()[0].fields, "n": vk.Field("n", None, vk.FieldType.STRING)},
                                     id=ids[0]))
     assert decode_batch(ids[:2], [typed.doc, rows[1].doc], {"a": blobs["a"][:2]}) is None
+    assert decode_batch(ids[:2], [rows[0].doc, typed.doc], {"a": blobs["a"][:2]}) is None  # not only the first row
     assert decode_batch(ids[:2], [rows[0].doc, rows[1].doc], {"a": [blobs["a"][0], None]}) is None

@@ -141,8 +141,6 @@ def decode_batch(ids: list[str], docs: list[str], blobs: Mapping[str, list[bytes
     if set(vector_names) - first.keys():
         return None
     scalar_names = [name for name in first if name != META_KEY and name not in vector_names]
-    if any(name in first_meta for name in scalar_names):
-        return None  # an explicit type or metadata
     provenance = {name: dict(first_meta.get(name, {}).get("vector", {})) for name in vector_names}
     for name in vector_names:
         provenance[name].pop("content_hash", None)
@@ -153,6 +151,8 @@ def decode_batch(ids: list[str], docs: list[str], blobs: Mapping[str, list[bytes
         if values.keys() != keys:
             return None
         meta = values.get(META_KEY, {})
+        if meta.keys() - provenance.keys():
+            return None  # a value field with an explicit type or metadata
         for name, column in columns.items():
             column.append(from_doc(values[name]))
         for name in vector_names:
