@@ -423,3 +423,11 @@ def test_restore_keeps_the_id_and_fields_given() -> None:
     restored = Record.restore("doc-1", fields)
     assert restored == Record({"title": "Hello", "views": 3}, id="doc-1")
     assert restored.fields is fields
+
+
+def test_lookup_of_a_top_level_field_is_checked_like_a_path() -> None:
+    record = Record({"title": "x"}, id="r")
+    assert record.get_value("title") == "x"
+    record.fields["bad name"] = record.fields["title"]  # past Record's checks
+    with pytest.raises(InvalidNameError, match="invalid field path"):
+        record.get_value("bad name")

@@ -17,12 +17,20 @@ import numpy.typing as npt
 
 from vectorknobs.codec import check_value
 from vectorknobs.errors import InvalidRecordError, VectorValueError
-from vectorknobs.fields import PLAIN_TYPES, Field, FloatArray, VectorField, as_matrix, copy_value, inferred_type
+from vectorknobs.fields import (
+    CONTAINERS,
+    PLAIN_TYPES,
+    Field,
+    FloatArray,
+    VectorField,
+    as_matrix,
+    copy_value,
+    inferred_type,
+)
 from vectorknobs.names import check_field_name, check_record_ids
 from vectorknobs.record import Record
 
-_CONTAINERS = (dict, list)
-_UNCHECKED = frozenset((str, int, bool, type(None)))
+_UNCHECKED = frozenset((str, int, float, bool, type(None)))  # immutable plain values (floats: if finite)
 
 
 class VectorColumn:
@@ -168,15 +176,14 @@ class RecordBatch:
             if fields.keys() != first.keys():
                 return None
             for name, column in columns.items():
-                f = fields.get(name)
-                if f is None or type(f) is not Field or f.metadata or f.type is not inferred_type(f.value):
+                f = fields[name]
+                if type(f) is not Field or f.metadata or f.type is not inferred_type(f.value):
                     return None
                 value = f.value
-                column.append(copy_value(value) if value.__class__ is dict or value.__class__ is list else value)
+                column.append(copy_value(value) if value.__class__ in CONTAINERS else value)
             for name, model in models.items():
-                v = fields.get(name)
-                if not isinstance(v, VectorField) or type(v) is not VectorField or v.metadata or (
-                        v.source_field, v.model_name, v.model_version) != (
+                v = fields[name]
+                if type(v) is not VectorField or v.metadata or (v.source_field, v.model_name, v.model_version) != (
                         model.source_field, model.model_name, model.model_version):
                     return None
                 rows[name].append(v.value)
@@ -214,10 +221,7 @@ class RecordBatch:
 
     def with_ids(self, ids: Sequence[str]) -> RecordBatch:
         """The same columns (shared, they are immutable) under other ids."""
-        clone = object.__new__(RecordBatch)
-        clone.columns, clone.vectors, clone._records = self.columns, self.vectors, None
-        clone.ids = _checked_ids(ids, len(self))
-        return clone
+        return RecordBatch.restore(self.columns, self.vectors, _checked_ids(ids, len(self)))
 
     def records(self) -> list[Record]:
         """The rows as ``Record``s (built once, without re-checking; they share the batch's read-only vectors
@@ -236,7 +240,7 @@ class RecordBatch:
             fields: dict[str, Field] = {}
             for name, values in scalars:
                 value = values[row]  # containers are copied: the records are the store's to keep
-                fields[name] = Field.restore(name, copy_value(value) if value.__class__ in _CONTAINERS else value)
+                fields[name] = Field.restore(name, copy_value(value) if value.__class__ in CONTAINERS else value)
             for name, column in vectors:
                 fields[name] = column.field(name, row)
             yield Record.restore(record_id, fields)
@@ -281,11 +285,8 @@ def _checked_column(name: str, column: Any) -> tuple[Any, ...]:
     if isinstance(column, (str, bytes, Mapping)) or not hasattr(column, "__iter__"):
         raise InvalidRecordError(f"{where}: expected a sequence with one value per row, got {type(column).__name__}")
     values = list(column)
-    classes = set(map(type, values))
-    if classes <= _UNCHECKED:
+    if set(map(type, values)) <= _UNCHECKED and all(map(math.isfinite, (v for v in values if v.__class__ is float))):
         return tuple(values)  # immutable plain values need no check or copy
-    if classes <= _UNCHECKED | {float} and all(map(math.isfinite, (v for v in values if v.__class__ is float))):
-        return tuple(values)
     for row, value in enumerate(values):
         plain = PLAIN_TYPES.get(value.__class__)
         if plain is None or (value.__class__ is float and not math.isfinite(value)):

@@ -142,8 +142,7 @@ class Field:
         clone.name = self.name if name is None else name
         clone.type = self.type
         value = self.value
-        # all else a field holds is immutable (vectors are read-only arrays)
-        clone.value = copy_value(value) if value.__class__ is dict or value.__class__ is list else value
+        clone.value = copy_value(value) if value.__class__ in CONTAINERS else value
         clone.metadata = copy_value(self.metadata) if self.metadata else {}
         return clone
 
@@ -284,7 +283,7 @@ class VectorField(Field):
             clone = super().copy(name)
             assert isinstance(clone, VectorField)
             return clone
-        clone = object.__new__(VectorField)
+        clone = object.__new__(VectorField)  # slot by slot, as restore: this is on every write's path
         clone.name = self.name if name is None else name
         clone.value = self.value  # read-only
         clone.type = FieldType.VECTOR
@@ -447,6 +446,10 @@ def _all_slots(cls: type) -> tuple[str, ...]:
     if slots is None:
         slots = _SLOTS[cls] = tuple(slot for klass in cls.__mro__ for slot in getattr(klass, "__slots__", ()))
     return slots
+
+
+#: the only mutable values a field holds (all else is immutable; vectors are read-only arrays)
+CONTAINERS = (dict, list)
 
 
 def copy_value(value: Any) -> Any:

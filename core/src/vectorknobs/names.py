@@ -43,6 +43,11 @@ def check_field_name(name: object) -> str:
     return name
 
 
+def is_field_name(name: str) -> bool:
+    """Whether ``check_field_name`` accepts ``name`` (without raising)."""
+    return name in _VALID_NAMES or (_NAME.fullmatch(name) is not None and name != ID_FIELD)
+
+
 def split_path(path: object) -> tuple[str, ...]:
     """Split a dotted path (``"meta.author.name"``) into checked segments.
 

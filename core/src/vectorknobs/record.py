@@ -9,7 +9,7 @@ from typing import Any
 
 from vectorknobs.errors import InvalidRecordError
 from vectorknobs.fields import Field, VectorField
-from vectorknobs.names import check_field_name, check_record_id, split_path
+from vectorknobs.names import check_field_name, check_record_id, is_field_name, split_path
 
 FORMAT_VERSION = 1
 _MISSING = object()
@@ -83,6 +83,8 @@ class Record:
 
     def lookup(self, path: str | tuple[str, ...]) -> Any:
         """Like ``get_value`` but returns the module sentinel ``MISSING`` for absent paths."""
+        if path.__class__ is str and path in self.fields and is_field_name(path):  # a top-level field
+            return self.fields[path].value
         segments = path if isinstance(path, tuple) else split_path(path)
         if segments == ("id",):
             return self.id

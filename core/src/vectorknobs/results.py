@@ -31,10 +31,6 @@ def source_text_of(record: Record, vector_field: str) -> str | None:
     found = record.fields.get(vector_field)
     if not isinstance(found, VectorField) or not found.source_field:
         return None
-    source = found.source_field
-    if source.isidentifier():  # one top-level field, the common case
-        text = record.fields.get(source)
-        return text.value if text is not None and isinstance(text.value, str) else None
     parts = [record.get_value(name) for name in found.source_fields]
     texts = [p for p in parts if isinstance(p, str)]
     return "\n".join(texts) if texts else None
