@@ -366,6 +366,7 @@ def test_repr_does_not_dump_vectors() -> None:
         Field("note", None, FieldType.STRING),
         VectorField([0.5, -1.0, 2.0], name="embedding", source_field="body", model_name="m", content_hash="h",
                     metadata={"norm": 1.0}),
+        VectorField([1.0], name="stamped", model_version="2", metadata={"made": datetime(2024, 5, 1, tzinfo=UTC)}),
     ],
     ids=lambda f: f.name,
 )

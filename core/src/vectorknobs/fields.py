@@ -157,15 +157,17 @@ class Field:
     def from_dict(name: str, data: Mapping[str, Any], *, checked: bool = True) -> Field:
         """The field of a ``to_dict`` form. ``checked=False``: a store's own data, rebuilt without checks or
         copies (see ``restore``); vectors must then be 1-D float32 arrays."""
+        if not checked and data.get("type") == "vector":  # the common case of a store's read path, first
+            metadata = data.get("metadata")
+            return VectorField.restore(name, data["value"], metadata=decode(metadata) if metadata else None,
+                                       source_field=data.get("source_field"), model_name=data.get("model_name"),
+                                       model_version=data.get("model_version"), content_hash=data.get("content_hash"))
         try:
             field_type = FieldType(data["type"])
         except (KeyError, ValueError, TypeError):
             raise InvalidRecordError(f"field {name!r}: missing or unknown 'type' in {dict(data)!r}") from None
         metadata = decode(data["metadata"]) if data.get("metadata") else {}
         if not checked and field_type is not FieldType.SPARSE_VECTOR:
-            if field_type is FieldType.VECTOR:
-                return VectorField.restore(name, data["value"], metadata=metadata,
-                                           **{key: data.get(key) for key in PROVENANCE})
             return Field.restore(name, decode(data.get("value")), field_type, metadata)
         if field_type is FieldType.VECTOR:
             return VectorField(

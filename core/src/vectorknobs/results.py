@@ -28,9 +28,27 @@ class VectorSearchResult:
 
 def source_text_of(record: Record, vector_field: str) -> str | None:
     """The text a vector field was made from, joined with newlines when it names several fields."""
-    found = record.fields.get(vector_field)
-    if not isinstance(found, VectorField) or not found.source_field:
-        return None
-    parts = [record.get_value(name) for name in found.source_fields]
-    texts = [p for p in parts if isinstance(p, str)]
-    return "\n".join(texts) if texts else None
+    return SourceTexts(vector_field)(record)
+
+
+class SourceTexts:
+    """``source_text_of`` for the hits of one search: each distinct ``source_field`` is split only once."""
+
+    __slots__ = ("_names", "vector_field")
+
+    def __init__(self, vector_field: str) -> None:
+        self.vector_field = vector_field
+        self._names: dict[str, tuple[str, ...]] = {}
+
+    def __call__(self, record: Record) -> str | None:
+        found = record.fields.get(self.vector_field)
+        if not isinstance(found, VectorField) or not found.source_field:
+            return None
+        names = self._names.get(found.source_field)
+        if names is None:
+            names = self._names[found.source_field] = found.source_fields
+        if len(names) == 1:
+            text = record.lookup(names[0])
+            return text if isinstance(text, str) else None
+        texts = [text for text in map(record.lookup, names) if isinstance(text, str)]
+        return "\n".join(texts) if texts else None

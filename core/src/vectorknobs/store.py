@@ -42,7 +42,7 @@ from vectorknobs.metrics import DistanceMetric
 from vectorknobs.names import check_field_name, check_record_id
 from vectorknobs.query import DEFAULT_VECTOR_FIELD, EmbeddingFnRef, Query, VectorMode, VectorQuery, check_k
 from vectorknobs.record import Record
-from vectorknobs.results import VectorSearchResult, source_text_of
+from vectorknobs.results import SourceTexts, VectorSearchResult
 
 FilterLike = Query | Filter | Mapping[str, Any] | None
 #: what the bulk writes take: records, or the same rows as columns
@@ -611,14 +611,15 @@ class VectorStore(ABC):
             hits = [by_id[r.id] for r in sort_records([h.record for h in hits], keys)]
         hits = hits[query.skip:]
         distances = metric.score_to_distance(np.array([h.score for h in hits], dtype=np.float64)).tolist()
-        hybrid, field, include_source = part.mode is VectorMode.HYBRID, part.field, part.include_source
+        hybrid, field = part.mode is VectorMode.HYBRID, part.field
+        source_text = SourceTexts(field) if part.include_source else None
         metadata = {"metric": metric.value, "mode": part.mode.value}
         return [
             VectorSearchResult(
                 record=h.record,
                 score=h.score,
                 distance=float(1.0 - h.score) if hybrid else d,
-                source_text=source_text_of(h.record, field) if include_source else None,
+                source_text=source_text(h.record) if source_text is not None else None,
                 vector_field=field,
                 metadata=dict(metadata),
             )

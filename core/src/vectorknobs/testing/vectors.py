@@ -169,9 +169,9 @@ class VectorSearchTests(ConformanceBase):
             )
 
     async def test_source_text(self, store_config: ConfigLike) -> None:
-        """source_text is read from the vector field's source_field (several comma-separated fields are joined
-        with a newline, skipping missing ones); None when the source field is missing, None, not text, not
-        named, or include_source=False."""
+        """source_text is read from the source_field of each hit's own vector field (several comma-separated
+        fields are joined with a newline, skipping missing ones); None when the source field is missing,
+        None, not text, not named, or include_source=False."""
         rows = {
             "a": {"title": "Alpha", "body": "first body", "n": 0},
             "b": {"title": "Beta", "body": None, "n": 1},
@@ -186,6 +186,7 @@ class VectorSearchTests(ConformanceBase):
                     "orphan": vk.VectorField([1.0, float(n)], source_field="gone"),
                     "numeric": vk.VectorField([1.0, float(n)], source_field="n"),
                     "bare": vk.VectorField([1.0, float(n)]),
+                    "mixed": vk.VectorField([1.0, float(n)], source_field=("title", "title, body", "body")[n]),
                 },
                 id=record_id,
             )
@@ -197,6 +198,7 @@ class VectorSearchTests(ConformanceBase):
             "orphan": {"a": None, "b": None, "c": None},
             "numeric": {"a": None, "b": None, "c": None},
             "bare": {"a": None, "b": None, "c": None},
+            "mixed": {"a": "Alpha", "b": "Beta", "c": None},  # each record names its own source fields
         }
         async with vk.connect(store_config) as store:
             await store.bulk_create(records)

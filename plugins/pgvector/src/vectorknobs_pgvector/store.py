@@ -596,7 +596,7 @@ class PgvectorStore(VectorStore):
         return ", ".join(["id", "_body", *(quote(c) for c in self._columns)])
 
     def _record(self, row: Any) -> Record:
-        return record_of(row["id"], row["_body"], {name: row[name] for name in self._columns})
+        return record_of(row["id"], row["_body"], row)  # the row is the mapping of its vector columns
 
 
 class _Duplicate(Exception):
