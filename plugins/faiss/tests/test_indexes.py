@@ -258,3 +258,34 @@ async def test_filtered_searches_see_every_write(store_dir: Path) -> None:
         assert "new" not in await top(4)
         await store.bulk_delete(before)
         assert set(await top(3)).isdisjoint(before)
+
+
+@pytest.mark.parametrize("config", [
+    "index=ivf&nlist=32&nprobe=1", "index=ivf&nlist=16&quantizer=sq8", "index=hnsw&m=4&ef_construction=16&ef_search=10",
+    "index=hnsw&quantizer=sq8",
+])
+async def test_a_batch_answers_each_query_as_its_own_search(store_dir: Path, config: str) -> None:
+    """``vector_search_batch`` shares one faiss search and one read of the candidates between its queries;
+    each still gets exactly its single search's hits and scores: with ties at the k-th (copies of a vector,
+    so the candidates must be widened), with a filter rare enough that the index misses matches (searched
+    again exhaustively), and with one small enough to be scored exactly."""
+    vectors = clustered(3000, 32, seed=21, clusters=40)
+    vectors[3000 - 300:] = np.repeat(vectors[:100], 3, axis=0)  # every one of the first 100 four times
+    batch = records(vectors)
+    for i, r in enumerate(batch):
+        r["rare"], r["n"] = i % 60 == 0, i
+    queries = np.vstack([vectors[:12], clustered(12, 32, seed=22, clusters=40)])
+    async with vk.connect(f"faiss://{store_dir}?{config}&exact_limit=20") as store:
+        await store.bulk_create(batch)
+        await store.wait_for_indexes()
+        assert store.index_info()["embedding"]["kind"] in ("ivf", "hnsw")
+        for where in (None, {"group": 3}, {"rare": True}, {"rare": True, "n": {"$lt": 900}}):
+            together = await store.vector_search_batch(queries, k=6, filter=where)
+            alone = [await store.vector_search(q, k=6, filter=where) for q in queries]
+            assert [[(h.id, h.score) for h in hits] for hits in together] == [
+                [(h.id, h.score) for h in hits] for hits in alone]
+            assert all(len(hits) == 6 for hits in together)
+        copies = await store.vector_search_batch(vectors[:3], k=4)
+        assert [sorted(h.id for h in hits) for hits in copies] == [
+            sorted([f"r{i}", *(f"r{2700 + 3 * i + j}" for j in range(3))]) for i in range(3)]
+        assert [h.source_text for h in copies[1]] == [h.record["text"] for h in copies[1]]

@@ -281,6 +281,11 @@ class Database:
     def records_by_rid(self, rids: Labels) -> dict[int, Record]:
         return dict(self._rows(f"WHERE r.rid IN {_IN_LIST}", (json.dumps(rids.tolist()),)))
 
+    def candidates(self, rids: Labels) -> Candidates:
+        """The rows of ``rids`` read in one query, decoded only on demand."""
+        found = self._fetch(f"WHERE r.rid IN {_IN_LIST}", (json.dumps(rids.tolist()),))
+        return Candidates(self, {row[0]: row for row in found})
+
     def search(self, query: Query) -> list[Record]:
         params = Params()
         sql = (f"WHERE {where_sql(query.where, params)} "
@@ -290,7 +295,7 @@ class Database:
 
     def page(self, where: Filter | None, after: str | None, limit: int) -> list[Record]:
         """Up to ``limit`` matching records with ids above ``after``, in id order."""
-        return [record for _, record in self._decode(self._page_rows(where, after, limit))]
+        return [record for _, record in self.decode(self._page_rows(where, after, limit))]
 
     def page_as_batch(self, where: Filter | None, after: str | None, limit: int) -> RecordBatch | list[Record]:
         """``page``, as one ``RecordBatch`` when its rows allow (``codec.decode_batch``), read without
@@ -304,7 +309,7 @@ class Database:
             batch = decode_batch([row[1] for row in found], [row[2] for row in found], blobs)
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise CorruptStoreError(f"a page of records in {self.path} cannot be read back: {err}") from None
-        return batch if batch is not None else [record for _, record in self._decode(found)]
+        return batch if batch is not None else [record for _, record in self.decode(found)]
 
     def _page_rows(self, where: Filter | None, after: str | None, limit: int) -> list[tuple[Any, ...]]:
         params = Params()
@@ -355,7 +360,7 @@ class Database:
 
     def _rows(self, clauses: str, params: dict[str, Any] | tuple[Any, ...]) -> Iterator[tuple[int, Record]]:
         """``(rid, record)`` of ``SELECT ... FROM records AS r <clauses>``, vectors joined in."""
-        return self._decode(self._fetch(clauses, params))
+        return self.decode(self._fetch(clauses, params))
 
     def _fetch(self, clauses: str, params: dict[str, Any] | tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """``(rid, id, doc, *vector blobs in column order)`` of ``SELECT ... FROM records AS r <clauses>``."""
@@ -366,7 +371,8 @@ class Database:
         with translate_errors(self.path):
             return list(self._reader().execute(sql, params).fetchall())
 
-    def _decode(self, found: list[tuple[Any, ...]]) -> Iterator[tuple[int, Record]]:
+    def decode(self, found: list[tuple[Any, ...]]) -> Iterator[tuple[int, Record]]:
+        """``(rid, record)`` of rows read by ``_fetch``."""
         columns = list(self.columns.values())
         for rid, record_id, doc, *blobs in found:
             vectors_of = {c.name: blob for c, blob in zip(columns, blobs, strict=True) if blob is not None}
@@ -375,6 +381,24 @@ class Database:
             except (ValueError, KeyError, TypeError) as err:
                 raise CorruptStoreError(f"record {record_id!r} in {self.path} cannot be read back: {err}") from None
             yield rid, record
+
+
+class Candidates:
+    """Rows of search candidates: their vectors are read straight from the rows' bytes, to rescore them;
+    only the records that make the results are decoded."""
+
+    def __init__(self, db: Database, rows: dict[int, tuple[Any, ...]]) -> None:
+        self._db = db
+        self._rows = rows
+
+    def matrix(self, column: VectorColumn, rids: Labels) -> FloatArray:
+        """The stored vectors of ``column`` of ``rids``, in their order."""
+        at = 3 + list(self._db.columns).index(column.name)  # after rid, id and doc, in _fetch's column order
+        blobs = b"".join(self._rows[rid][at] for rid in rids.tolist())
+        return np.frombuffer(blobs, dtype=VECTOR_DTYPE).reshape(len(rids), column.dims).astype(np.float32, copy=False)
+
+    def records(self, rids: Labels) -> dict[int, Record]:
+        return dict(self._db.decode([self._rows[rid] for rid in rids.tolist()]))
 
 
 def _matrix(rows: list[tuple[int, bytes]], dims: int) -> tuple[Labels, FloatArray]:

@@ -108,9 +108,10 @@ class FieldIndex:
         ]
         return np.concatenate(parts).astype(np.int64, copy=False) if parts else np.empty(0, dtype=np.int64)
 
-    def search(self, query: FloatArray, k: int, *, ef_search: int, nprobe: int, allowed: Labels | None = None
-               ) -> tuple[npt.NDArray[np.float32], Labels]:
-        """Faiss distances and labels of up to ``k`` nearest vectors (among ``allowed`` when given)."""
+    def search(self, queries: FloatArray, k: int, *, ef_search: int, nprobe: int, allowed: Labels | None = None
+               ) -> Labels:
+        """Labels of the ``k`` nearest vectors (among ``allowed`` when given) of each row of ``queries``,
+        nearest first by faiss' distances; -1 pads a row that found fewer."""
         keep: tuple[Any, ...] = ()  # faiss holds raw pointers: keep selectors and bitmaps alive
         if allowed is not None:
             keep = _bitmap_selector(allowed)
@@ -126,9 +127,8 @@ class FieldIndex:
             params = faiss.SearchParametersIVF(nprobe=min(nprobe, self.spec.nlist), sel=selector)
         else:
             params = faiss.SearchParameters(sel=selector)
-        distances, labels = self.index.search(prepare(query[None, :], self.spec.metric), k, params=params)
-        found = labels[0] >= 0
-        return distances[0][found], labels[0][found]
+        _, labels = self.index.search(prepare(queries, self.spec.metric), k, params=params)
+        return labels  # type: ignore[no-any-return]
 
     # -- file -------------------------------------------------------------------------------------
     def save(self, path: Path, header: dict[str, Any]) -> None:

@@ -20,10 +20,9 @@ from vectorknobs_faiss.indexes import Labels, row_norms
 TOLERANCE = 1e-5
 
 
-def rescore(records: Mapping[int, Record], labels: Labels, field: str, query: FloatArray, metric: DistanceMetric
-            ) -> tuple[F64, float]:
-    """Exact scores of the stored vectors of ``labels``, and the float32 noise faiss' order may hold."""
-    matrix = np.vstack([records[int(label)].fields[field].value for label in labels])
+def rescore(matrix: FloatArray, query: FloatArray, metric: DistanceMetric) -> tuple[F64, float]:
+    """Exact scores of the candidates' stored vectors (``matrix``), and the float32 noise faiss' order may
+    hold."""
     scores = exact_scores(matrix, query, metric)
     scale = 1.0
     if metric is DistanceMetric.DOT_PRODUCT:

@@ -21,6 +21,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -45,12 +46,13 @@ from vectorknobs import (
 )
 from vectorknobs._fs import DirectoryLock, remove_temp_files
 from vectorknobs.batch import last_id
+from vectorknobs.fields import FloatArray
 from vectorknobs.filters import Filter
 from vectorknobs.metrics import exact_scores
 
 from vectorknobs_faiss import params as search_params_module
 from vectorknobs_faiss.codec import Row, encode_batch, encode_record
-from vectorknobs_faiss.database import FILE_NAME, Changes, Database, VectorColumn
+from vectorknobs_faiss.database import FILE_NAME, Candidates, Changes, Database, VectorColumn
 from vectorknobs_faiss.indexes import FieldIndex, Labels, use_one_thread
 from vectorknobs_faiss.options import OPTIONS, IndexSpec, auto_nprobe, plan, still_fits
 from vectorknobs_faiss.params import SearchParams
@@ -97,8 +99,9 @@ class FaissStore(VectorStore):
         self._closed = False
         # vector searches run here, each on one OpenMP thread (see use_one_thread); concurrent searches
         # use the cores side by side instead of contending for them
+        self._workers = max(2, os.cpu_count() or 1)
         self._searches = ThreadPoolExecutor(
-            max_workers=max(2, os.cpu_count() or 1), thread_name_prefix="vectorknobs-faiss-search",
+            max_workers=self._workers, thread_name_prefix="vectorknobs-faiss-search",
             initializer=use_one_thread,
         )
         # the matching rids of recent filters, per field: SQLite scans every record to evaluate a filter,
@@ -260,37 +263,50 @@ class FaissStore(VectorStore):
 
     async def _vector_search(self, query: VectorQuery, metric: DistanceMetric) -> list[Hit]:
         params = search_params_module.CURRENT.get()
-        return await asyncio.get_running_loop().run_in_executor(
-            self._searches, self._vector_search_sync, query, metric, params
+        found = await asyncio.get_running_loop().run_in_executor(
+            self._searches, self._vector_search_sync, [query], metric, params
         )
+        return found[0]
 
     async def _vector_search_batch(self, queries: list[VectorQuery], metric: DistanceMetric) -> list[list[Hit]]:
-        """The queries on one worker thread, one after the other: one hop off the event loop, not one each."""
+        """Queries of one field, k and filter (as ``vector_search_batch`` makes them) in one chunk per search
+        thread, each chunk one faiss search of its matrix and one read of its candidates."""
         params = search_params_module.CURRENT.get()
-        return await asyncio.get_running_loop().run_in_executor(
-            self._searches, lambda: [self._vector_search_sync(q, metric, params) for q in queries]
-        )
+        first = queries[0]
+        alike = all(q.vector.field == first.vector.field and q.vector.k == first.vector.k
+                    and (q.where is first.where or q.where == first.where) for q in queries)
+        size = -(-len(queries) // self._workers) if alike else 1
+        loop = asyncio.get_running_loop()
+        parts = await asyncio.gather(*(
+            loop.run_in_executor(self._searches, self._vector_search_sync, queries[i:i + size], metric, params)
+            for i in range(0, len(queries), size)
+        ))
+        return [hits for part in parts for hits in part]
 
-    def _vector_search_sync(self, query: VectorQuery, metric: DistanceMetric, params: SearchParams) -> list[Hit]:
-        part = query.vector
-        assert part.vector is not None
+    def _vector_search_sync(self, queries: list[VectorQuery], metric: DistanceMetric, params: SearchParams
+                            ) -> list[list[Hit]]:
+        """Hits of ``queries``, which share their field, k and filter."""
+        part, where = queries[0].vector, queries[0].where
         with self._rw.read():
             if self._closed:
                 raise StoreClosedError(f"{self!r} is closed; connect again")
             column = self._db.columns.get(part.field)
             if column is None:
-                return []
+                return [[] for _ in queries]
+            vectors = np.vstack([q.vector.vector for q in queries])  # type: ignore[misc]  # set by the core
             index = self._indexes.get(part.field)
-            allowed = None if query.where is None else self._matching(query.where, column)
+            allowed = None if where is None else self._matching(where, column)
             small = allowed is not None and len(allowed) <= self.settings["exact_limit"]
+            found: list[list[Hit] | None] = [None] * len(queries)
             if index is not None and not params.exact and not small:
-                hits = self._index_search(index, column, part.vector, part.k, metric, allowed, params)
-                if hits is not None:
-                    return hits
-            labels, matrix = self._db.vectors(column, allowed)
+                found = self._index_search(index, column, vectors, part.k, metric, allowed, params)
+            if None not in found:
+                return found  # type: ignore[return-value]
+            labels, matrix = self._db.vectors(column, allowed)  # scored exactly: the queries the index missed
             if not len(labels):
-                return []
-            return best(labels, exact_scores(matrix, part.vector, metric), part.k, self._db.records_by_rid)
+                return [hits or [] for hits in found]
+            return [best(labels, exact_scores(matrix, query, metric), part.k, self._db.records_by_rid)
+                    if hits is None else hits for query, hits in zip(vectors, found, strict=True)]
 
     def _matching(self, where: Filter, column: VectorColumn) -> Labels:
         """Rids of the records matching ``where`` that have ``column``; the caller holds the read lock, so
@@ -312,28 +328,43 @@ class FaissStore(VectorStore):
                 total -= len(self._matches.popitem(last=False)[1])
         return found
 
-    def _index_search(self, index: FieldIndex, column: VectorColumn, query: np.ndarray, k: int,
-                      metric: DistanceMetric, allowed: Labels | None, params: SearchParams) -> list[Hit] | None:
-        """The index's k best, rescored exactly; None when it found fewer than k of the matches."""
-        available = index.size if allowed is None else len(allowed)
-        if not available:
-            return []
+    def _index_search(self, index: FieldIndex, column: VectorColumn, vectors: FloatArray, k: int,
+                      metric: DistanceMetric, allowed: Labels | None, params: SearchParams) -> list[list[Hit] | None]:
+        """Each query's (row of ``vectors``) k best by the index, rescored exactly; None for a query the
+        index found fewer than k of the matches for. One faiss search and one read of the candidates serve
+        every query; a query whose order the candidates leave open is searched again on its own."""
         ef_search = params.ef_search or self.settings["ef_search"]
         nprobe = params.nprobe or self.settings["nprobe"] or auto_nprobe(index.spec.nlist)
-        want = min(k + 1, available)
+        available = index.size if allowed is None else len(allowed)
+        if not available:
+            return [[] for _ in vectors]
+        labels = index.search(vectors, min(k + 1, available), ef_search=ef_search, nprobe=nprobe, allowed=allowed)
+        rows = self._db.candidates(np.unique(labels[labels >= 0]))
+        scan = _Scan(index, column, metric, allowed, available, ef_search, nprobe)
+        return [self._ranked(scan, query, k, found[found >= 0], rows)
+                for query, found in zip(vectors, labels, strict=True)]
+
+    def _ranked(self, scan: _Scan, query: FloatArray, k: int, labels: Labels | None, rows: Candidates
+                ) -> list[Hit] | None:
+        """The k best of the candidates ``labels`` (read in ``rows``), searching again for more while faiss'
+        order leaves them open; None when the index finds fewer than k of the matches."""
+        ef_search, nprobe, want = scan.ef_search, scan.nprobe, min(k + 1, scan.available)
         for exhaustive in (False, True):
             if exhaustive:  # the index missed matches (IVF lists too small, HNSW filtered too hard)
-                ef_search, nprobe = max(ef_search, 4 * want, 256), index.spec.nlist
+                ef_search, nprobe, labels = max(ef_search, 4 * want, 256), scan.index.spec.nlist, None
             while True:
-                _, labels = index.search(query, want, ef_search=ef_search, nprobe=nprobe, allowed=allowed)
-                if len(labels) < min(want, available):
+                if labels is None:
+                    found = scan.index.search(query[None, :], want, ef_search=ef_search, nprobe=nprobe,
+                                              allowed=scan.allowed)[0]
+                    labels = found[found >= 0]
+                    rows = self._db.candidates(labels)
+                if len(labels) < want:
                     break
-                records = self._db.records_by_rid(labels)
-                scores, noise = rescore(records, labels, column.name, query, metric)
-                if want < available and _ties_beyond(scores, k, noise, index.spec.quantizer == "none"):
-                    want = min(available, 2 * want)
+                scores, noise = rescore(rows.matrix(scan.column, labels), query, scan.metric)
+                if want < scan.available and _ties_beyond(scores, k, noise, scan.index.spec.quantizer == "none"):
+                    want, labels = min(scan.available, 2 * want), None
                     continue
-                return best(labels, scores, k, records)
+                return best(labels, scores, k, rows.records)
         return None
 
     # -- indexes --------------------------------------------------------------------------------
@@ -426,6 +457,19 @@ class FaissStore(VectorStore):
             self._indexes[column.name] = built
         with self._rw.read():
             self._save_index(column, built)
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """One field's index searched for one filter (``allowed``: the matching labels, None for all)."""
+
+    index: FieldIndex
+    column: VectorColumn
+    metric: DistanceMetric
+    allowed: Labels | None
+    available: int
+    ef_search: int
+    nprobe: int
 
 
 def _ties_beyond(scores: np.ndarray, k: int, noise: float, exact_order: bool) -> bool:
