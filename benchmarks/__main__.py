@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--store-input", choices=("batch", "records"), default="batch",
                      help="the store side writes each insert batch as one RecordBatch (columns; default) or as Records")
     run.add_argument("--search-batch", type=int, help="queries per batched search (default 100)")
+    run.add_argument("--concurrency", type=int, help="tasks searching at once in the concurrent phase (default 8)")
     run.add_argument("--repeats", type=int, help="interleaved search rounds per side (default 3)")
     run.add_argument("--insert-repeats", type=int, default=1, help="fresh inserts per side, alternating order")
     run.add_argument("--warmup", type=int, help="untimed queries per side before round 1 (default 20)")
@@ -73,7 +74,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from benchmarks import runner
 
     preset = QUICK if args.quick else {}
-    defaults = {"queries": 1000, "repeats": 3, "warmup": 20, "search_batch": 100, "filtered_queries": None}
+    defaults = {"queries": 1000, "repeats": 3, "warmup": 20, "search_batch": 100, "filtered_queries": None,
+                "concurrency": 8}
 
     def pick(name: str) -> object:
         value = getattr(args, name, None)
@@ -92,7 +94,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         dim=args.dim if args.dim is not None else (preset.get("dim") if args.dataset == "synthetic" else None),
         queries=pick("queries"), filtered_queries=pick("filtered_queries"), k=args.k, insert_batch=args.insert_batch,
         store_input=args.store_input,
-        search_batch=pick("search_batch"), repeats=pick("repeats"), insert_repeats=args.insert_repeats,
+        search_batch=pick("search_batch"), concurrency=pick("concurrency"), repeats=pick("repeats"),
+        insert_repeats=args.insert_repeats,
         warmup=pick("warmup"), seed=args.seed, metric=args.metric, raw_options=options, out=args.out,
         name=args.name, cache=args.cache, keep=args.keep, quick=args.quick, only_memory=args.memory_only,
     )

@@ -57,7 +57,7 @@ def _bars(ax: Any, groups: list[str], store: list[float], raw: list[float], unit
 def render_one(result: dict[str, Any], target: Path) -> None:
     plt = _pyplot()
     store, raw, ratios = result["store"], result["raw"], result["ratios"]
-    phases = [p for p in ("single", "batch", "filtered") if p in store]
+    phases = [p for p in ("single", "batch", "filtered", "concurrent") if p in store]
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
     fig.suptitle(f"{label(result)} — store {store['url']} vs raw {raw['name']}\n"
                  f"{result['created']}, {result['machine']['cpus']} CPUs, load {result['machine']['loadavg_start'][0]}"

@@ -44,7 +44,7 @@ def text_summary(result: dict[str, Any]) -> str:
 
     row("insert records/s", store["insert"]["records_per_second"], raw["insert"]["records_per_second"],
         ratios["insert_records_per_second"])
-    for phase in ("single", "batch", "filtered"):
+    for phase in ("single", "batch", "filtered", "concurrent"):
         if phase not in store:
             continue
         lat = "batch_latency" if phase == "batch" else "latency"

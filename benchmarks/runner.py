@@ -33,7 +33,7 @@ SCHEMA = "vectorknobs-benchmark/1"
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "docs" / "benchmarks"
 PLACEHOLDER = "{tmp}"
-PHASES = ("single", "batch", "filtered")
+PHASES = ("single", "batch", "filtered", "concurrent")
 
 
 @dataclass
@@ -49,6 +49,7 @@ class RunOptions:
     insert_batch: int = 1000
     store_input: str = "batch"  # what the store side writes: a RecordBatch per insert batch, or Records
     search_batch: int = 100
+    concurrency: int = 8
     repeats: int = 3
     insert_repeats: int = 1
     warmup: int = 20
@@ -225,15 +226,17 @@ def run(opts: RunOptions) -> dict[str, Any]:
                     f"resident +{result['memory']['resident_anon_bytes'] / 2**20:.1f} MiB")
         if not opts.only_memory:
             for side in ("store", "raw"):
-                for phase, count in (("single", opts.warmup), ("batch", opts.search_batch), ("filtered", opts.warmup)):
+                for phase, count in (("single", opts.warmup), ("batch", opts.search_batch), ("filtered", opts.warmup),
+                                     ("concurrent", opts.warmup)):
                     sides[side].call(cmd="search", phase=phase, k=k, count=min(count, nq),
-                                     batch_size=opts.search_batch)
+                                     batch_size=opts.search_batch, concurrency=opts.concurrency)
             for rnd in range(opts.repeats):
                 order = ("store", "raw") if rnd % 2 == 0 else ("raw", "store")
                 for phase in PHASES:
                     for side in order:
                         reply = sides[side].call(cmd="search", phase=phase, k=k, batch_size=opts.search_batch,
-                                                 count=nf if phase == "filtered" else nq, return_ids=rnd == 0)
+                                                 concurrency=opts.concurrency, count=nf if phase == "filtered" else nq,
+                                                 return_ids=rnd == 0)
                         searches[side][phase].append(reply)
                 log(f"search round {rnd + 1}/{opts.repeats} done")
     finally:
@@ -328,6 +331,7 @@ def assemble(opts: RunOptions, ds: datasets.Dataset, metric: str, url: str, sett
         "workload": {
             "k": opts.k, "insert_batch": opts.insert_batch, "store_input": opts.store_input,
             "search_batch": opts.search_batch,
+            "concurrency": opts.concurrency,
             "repeats": opts.repeats, "insert_repeats": opts.insert_repeats, "warmup": opts.warmup,
             "filter": f"category == <value> (about 1/{len(ds.categories)} of the records)",
         },

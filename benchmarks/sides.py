@@ -67,6 +67,8 @@ class Side(Protocol):
         """Whatever makes the inserted data searchable and durable as the store would (flush, fsync...)."""
 
     async def search(self, vector: np.ndarray, k: int) -> list[str]: ...
+    # optional: ``search_concurrent(vector, k)``, what the concurrent phase calls from many tasks at once when a
+    # side has it (a synchronous client offloads to threads there, as an async application must); else search
     async def search_batch(self, vectors: np.ndarray, k: int) -> list[list[str]]: ...
     async def search_filtered(self, vector: np.ndarray, k: int, where: dict[str, Any]) -> list[str]:
         """``where`` is an equality filter, ``{"category": "books"}``."""
@@ -132,17 +134,17 @@ class StoreSide:
         if callable(wait):
             await wait()
 
+    # Searches ask for what the raw clients fetch: each hit's fields and source text, not its vector
+    # (include_vectors=False).
     async def search(self, vector: np.ndarray, k: int) -> list[str]:
-        results = await self.store.vector_search(vector, k=k)
-        return [r.id for r in results]
+        return hits(await self.store.vector_search(vector, k=k, include_vectors=False))
 
     async def search_batch(self, vectors: np.ndarray, k: int) -> list[list[str]]:
-        found = await self.store.vector_search_batch(vectors, k=k)
-        return [[r.id for r in results] for results in found]
+        found = await self.store.vector_search_batch(vectors, k=k, include_vectors=False)
+        return [hits(results) for results in found]
 
     async def search_filtered(self, vector: np.ndarray, k: int, where: dict[str, Any]) -> list[str]:
-        results = await self.store.vector_search(vector, k=k, filter=where)
-        return [r.id for r in results]
+        return hits(await self.store.vector_search(vector, k=k, filter=where, include_vectors=False))
 
     def describe(self) -> dict[str, Any]:
         store = self.store
@@ -169,6 +171,11 @@ class StoreSide:
             if self.ctx.options.get("keep") != "true":
                 await self.store.drop()
             await self.store.close()
+
+
+def hits(results: list[Any]) -> list[str]:
+    """The ids of search results, best first (each result already holds its record and source text)."""
+    return [r.id for r in results]
 
 
 def _jsonable(value: Any) -> Any:

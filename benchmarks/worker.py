@@ -6,7 +6,7 @@ original stdout; anything a library prints goes to stderr instead. Commands:
 
 ``open``     build the side (``side``: "store" or the raw baseline's name) over a prepared data set
 ``insert``   insert every record in batches; report times and memory
-``search``   one timed pass of a search phase (``single``, ``batch`` or ``filtered``)
+``search``   one timed pass of a search phase (``single``, ``batch``, ``filtered`` or ``concurrent``)
 ``close``    close the side and exit
 """
 
@@ -146,14 +146,37 @@ class Worker:
                 t0 = clock()
                 found.extend(await side.search_batch(queries[start:start + size], k))
                 times.append(clock() - t0)
+        elif phase == "concurrent":
+            found, times = await concurrent_searches(side, queries, k, int(msg["concurrency"]))
         else:
             raise ValueError(f"unknown search phase {phase!r}")
         wall = clock() - wall
-        out: dict[str, Any] = {"phase": phase, "queries": count, "seconds": sum(times), "wall_seconds": wall,
+        # throughput: single searches one after another take the sum of their times; concurrent ones the wall
+        busy = wall if phase == "concurrent" else sum(times)
+        out: dict[str, Any] = {"phase": phase, "queries": count, "seconds": busy, "wall_seconds": wall,
                                "times": times}
         if msg.get("return_ids"):
             out["ids"] = found
         return out
+
+
+async def concurrent_searches(side: Side, queries: np.ndarray, k: int, tasks: int
+                              ) -> tuple[list[list[str]], list[float]]:
+    """Single searches from ``tasks`` tasks at once, each taking the next query when its last one is answered
+    (an async server's many requests); the side's ``search_concurrent`` when it has one, else ``search``."""
+    search = getattr(side, "search_concurrent", side.search)
+    found: list[list[str]] = [[] for _ in queries]
+    times = [0.0] * len(queries)
+    upcoming = iter(range(len(queries)))
+
+    async def client() -> None:
+        for i in upcoming:
+            t0 = time.perf_counter()
+            found[i] = await search(queries[i], k)
+            times[i] = time.perf_counter() - t0
+
+    await asyncio.gather(*(client() for _ in range(tasks)))
+    return found, times
 
 
 async def main() -> None:

@@ -15,10 +15,13 @@ exact ``memory://``) is mirrored by a flat index. ``--raw-option key=value`` ove
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
 import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -128,6 +131,8 @@ class FaissBaseline:
         self.rows = 0
         self.file: Any = None
         self.db: sqlite3.Connection | None = None
+        self.local = threading.local()  # concurrent searches: a SQLite connection per search thread
+        self.pool: ThreadPoolExecutor | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -149,6 +154,8 @@ class FaissBaseline:
             raise ValueError("faiss baseline: fields must be jsonl, sqlite or none")
 
     async def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
         if self.file is not None:
             self.file.close()
         if self.db is not None:
@@ -213,12 +220,13 @@ class FaissBaseline:
             self.faiss.normalize_L2(q)
         return q
 
-    def _hits(self, labels: np.ndarray) -> list[str]:
+    def _hits(self, labels: np.ndarray, db: sqlite3.Connection | None = None) -> list[str]:
         """Record ids of the hits, with their fields fetched as an application would use them."""
         rows = [j for j in labels.tolist() if j >= 0]
-        if self.db is not None:  # fields live in SQLite: fetch the hit rows from there
+        db = db or self.db
+        if db is not None:  # fields live in SQLite: fetch the hit rows from there
             marks = ",".join("?" * len(rows))
-            found = {r[0]: r for r in self.db.execute(
+            found = {r[0]: r for r in db.execute(
                 f"SELECT row, id, text, category, price FROM records WHERE row IN ({marks})", rows)}
             return [found[j][1] for j in rows]
         ids, text = self.ids, self.text
@@ -228,6 +236,23 @@ class FaissBaseline:
     async def search(self, vector: np.ndarray, k: int) -> list[str]:
         _, labels = self.index.search(self._prepare(vector), k)
         return self._hits(labels[0])
+
+    async def search_concurrent(self, vector: np.ndarray, k: int) -> list[str]:
+        """``search`` as an async application serving many requests runs faiss: on a thread pool, one per
+        core, each thread on one OpenMP thread (faiss releases the GIL)."""
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1,
+                                           initializer=lambda: self.faiss.omp_set_num_threads(1))
+        return await asyncio.get_running_loop().run_in_executor(self.pool, self._search_in_thread, vector, k)
+
+    def _search_in_thread(self, vector: np.ndarray, k: int) -> list[str]:
+        db = None
+        if self.db is not None:
+            db = getattr(self.local, "db", None)
+            if db is None:
+                db = self.local.db = sqlite3.connect(self.ctx.workdir / "records.sqlite")
+        _, labels = self.index.search(self._prepare(vector), k)
+        return self._hits(labels[0], db)
 
     async def search_batch(self, vectors: np.ndarray, k: int) -> list[list[str]]:
         _, labels = self.index.search(self._prepare(vectors), k)

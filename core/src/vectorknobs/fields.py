@@ -276,9 +276,7 @@ class VectorField(Field):
     @property
     def source_fields(self) -> tuple[str, ...]:
         """The source text fields; ``source_field`` may name several, comma-separated."""
-        if not self.source_field:
-            return ()
-        return tuple(part.strip() for part in self.source_field.split(",") if part.strip())
+        return split_source_field(self.source_field)
 
     def copy(self, name: str | None = None) -> VectorField:
         if type(self) is not VectorField:  # a subclass: copied slot by slot
@@ -359,6 +357,13 @@ class SparseVectorField(Field):
         if self.dimensions is not None:
             data["dimensions"] = self.dimensions
         return data
+
+
+def split_source_field(source_field: str | None) -> tuple[str, ...]:
+    """The field names a ``source_field`` names (comma-separated)."""
+    if not source_field:
+        return ()
+    return tuple(part.strip() for part in source_field.split(",") if part.strip())
 
 
 def as_vector(

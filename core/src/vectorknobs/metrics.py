@@ -49,6 +49,14 @@ class DistanceMetric(StrEnum):
             return -distance
         return 1.0 / (1.0 + distance)
 
+    def distance_of(self, score: float) -> float:
+        """``score_to_distance`` of one score."""
+        if self is DistanceMetric.COSINE:
+            return 1.0 - score
+        if self is DistanceMetric.DOT_PRODUCT:
+            return -score
+        return 1.0 / score - 1.0
+
     def score_to_distance(self, score: F64) -> F64:
         if self is DistanceMetric.COSINE:
             return 1.0 - score

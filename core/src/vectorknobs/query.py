@@ -57,6 +57,7 @@ class VectorPart:
     text: str | None = None
     metric: DistanceMetric | None = None
     include_source: bool = True
+    include_vectors: bool = True
     alpha: float = 0.5
     text_fields: tuple[str, ...] = ()
     embedding_fn: EmbeddingFnRef | None = None
@@ -132,15 +133,18 @@ class Query:
         k: int = 10,
         metric: DistanceMetric | str | None = None,
         include_source: bool = True,
+        include_vectors: bool = True,
     ) -> VectorQuery:
-        """Nearest neighbours of ``vector`` in vector field ``field``."""
+        """Nearest neighbours of ``vector`` in vector field ``field``. ``include_vectors=False``: the results'
+        records come without their vector fields (less to read and decode; the source text is still given)."""
         part = VectorPart(
             VectorMode.SIMILAR,
             _vector_field_name(field),
             check_k(k),
             vector=as_vector(vector, "query vector"),
             metric=None if metric is None else DistanceMetric.parse(metric),
-            include_source=include_source,
+            include_source=_check_flag("include_source", include_source),
+            include_vectors=_check_flag("include_vectors", include_vectors),
         )
         return self._vector_query(part)
 
@@ -152,6 +156,7 @@ class Query:
         k: int = 10,
         metric: DistanceMetric | str | None = None,
         include_source: bool = True,
+        include_vectors: bool = True,
     ) -> VectorQuery:
         """Nearest neighbours of ``text`` once embedded by ``embedding_fn`` (a name or a callable)."""
         part = VectorPart(
@@ -160,7 +165,8 @@ class Query:
             check_k(k),
             text=_check_text(text),
             metric=None if metric is None else DistanceMetric.parse(metric),
-            include_source=include_source,
+            include_source=_check_flag("include_source", include_source),
+            include_vectors=_check_flag("include_vectors", include_vectors),
             embedding_fn=embedding_fn,
         )
         return self._vector_query(part)
@@ -175,6 +181,7 @@ class Query:
         text_fields: Sequence[str] = (),
         embedding_fn: EmbeddingFnRef | None = None,
         metric: DistanceMetric | str | None = None,
+        include_vectors: bool = True,
     ) -> VectorQuery:
         """Blend vector similarity (weight ``alpha``) with keyword match on ``text`` (``1 - alpha``)."""
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
@@ -186,6 +193,7 @@ class Query:
             vector=None if vector is None else as_vector(vector, "query vector"),
             text=_check_text(text),
             metric=None if metric is None else DistanceMetric.parse(metric),
+            include_vectors=_check_flag("include_vectors", include_vectors),
             alpha=float(alpha),
             text_fields=tuple(check_field_name(name) for name in text_fields),
             embedding_fn=embedding_fn,
@@ -276,6 +284,21 @@ class VectorQuery(Query):
         """The same query with its text embedded (used by stores for near_text and hybrid)."""
         return replace(self, vector=replace(self.vector, vector=as_vector(vector, "embedded query text")))
 
+    def for_rows(self, matrix: npt.NDArray[np.float32]) -> list[VectorQuery]:
+        """This query once per row of ``matrix``: a C-contiguous float32 matrix that ``as_matrix`` checked and
+        that nothing else holds (it is made read-only; each query's vector is a view of its row). The rows are
+        not checked again, which is what makes ``vector_search_batch`` cheaper than single searches."""
+        matrix.flags.writeable = False
+        part, fields = self.vector.__dict__, self.__dict__
+        queries = []
+        for row in matrix:  # frozen dataclasses, copied through their __dict__: no __init__ per row
+            vector_part = object.__new__(VectorPart)
+            vector_part.__dict__.update(part, vector=row)
+            query = object.__new__(VectorQuery)
+            query.__dict__.update(fields, vector=vector_part)
+            queries.append(query)
+        return queries
+
     def to_dict(self) -> dict[str, Any]:
         data = super().to_dict()
         part = self.vector
@@ -288,6 +311,8 @@ class VectorQuery(Query):
             spec["metric"] = part.metric.value
         if part.mode is not VectorMode.HYBRID:
             spec["include_source"] = part.include_source
+        if not part.include_vectors:
+            spec["include_vectors"] = False
         if part.mode is VectorMode.HYBRID:
             spec["alpha"] = part.alpha
             if part.text_fields:
@@ -309,6 +334,12 @@ def _vector_field_name(name: str) -> str:
         return check_field_name(name)
     except InvalidNameError as err:
         raise QueryError(f"invalid vector field: {err}") from None
+
+
+def _check_flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise QueryError(f"{name} must be True or False, got {value!r}")
+    return value
 
 
 def _check_text(text: object) -> str:

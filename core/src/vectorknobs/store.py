@@ -14,7 +14,7 @@ import inspect
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self, overload
+from typing import Any, ClassVar, NamedTuple, Self, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +33,7 @@ from vectorknobs.errors import (
     StoreClosedError,
     UnknownFieldError,
     ValidationError,
+    VectorValueError,
     WriteListenerError,
 )
 from vectorknobs.evaluate import sort_records
@@ -42,7 +43,7 @@ from vectorknobs.metrics import DistanceMetric
 from vectorknobs.names import check_field_name, check_record_id
 from vectorknobs.query import DEFAULT_VECTOR_FIELD, EmbeddingFnRef, Query, VectorMode, VectorQuery, check_k
 from vectorknobs.record import Record
-from vectorknobs.results import SourceTexts, VectorSearchResult
+from vectorknobs.results import SourceTexts, VectorSearchResult, source_field_of, without_vectors
 
 FilterLike = Query | Filter | Mapping[str, Any] | None
 #: what the bulk writes take: records, or the same rows as columns
@@ -80,12 +81,16 @@ class WriteEvent:
     records: tuple[Record, ...]
 
 
-@dataclass(frozen=True)
-class Hit:
-    """What ``_vector_search`` returns per match: the record and its score (higher = more similar)."""
+class Hit(NamedTuple):
+    """What ``_vector_search`` returns per match: the record and its score (higher = more similar).
+
+    A store that leaves the vectors out of ``record`` (the query's ``include_vectors`` is False) gives the
+    searched vector field's ``source_field`` here, so the result still gets its source text.
+    """
 
     record: Record
     score: float
+    source_field: str | None = None
 
 
 COMMON_OPTIONS: dict[str, Option] = {
@@ -99,6 +104,10 @@ class VectorStore(ABC):
     capabilities: ClassVar[Capabilities] = Capabilities()
     #: options the store accepts in its config string or dict (beyond ``metric``)
     options: ClassVar[Mapping[str, Option]] = {}
+    #: ``vector_search_batch`` hands a store's ``_vector_search_batch`` at most this many queries at once,
+    #: several such parts concurrently, and builds each part's results as soon as it comes back (a store
+    #: that searches in threads overlaps its searching with the results); None: the whole batch in one call
+    search_batch_size: ClassVar[int | None] = None
 
     def __init__(self, config: StoreConfig) -> None:
         self.config = config
@@ -235,10 +244,13 @@ class VectorStore(ABC):
         metric: DistanceMetric | str | None = None,
         filter: FilterLike = None,  # noqa: A002 - the design's name
         include_source: bool = True,
+        include_vectors: bool = True,
     ) -> list[VectorSearchResult]:
-        """The k records nearest ``query_vector`` among those matching ``filter``."""
+        """The k records nearest ``query_vector`` among those matching ``filter``. ``include_vectors=False``
+        leaves the vector fields out of the results' records: less to read, as fast as the raw client."""
         base = Query(where=_as_filter(filter))
-        return await self.search(base.similar_to(query_vector, vector_field, k, metric, include_source))
+        return await self.search(base.similar_to(query_vector, vector_field, k, metric, include_source,
+                                                 include_vectors))
 
     async def vector_search_batch(
         self,
@@ -248,6 +260,7 @@ class VectorStore(ABC):
         metric: DistanceMetric | str | None = None,
         filter: FilterLike = None,  # noqa: A002 - the design's name
         include_source: bool = True,
+        include_vectors: bool = True,
     ) -> list[list[VectorSearchResult]]:
         """One ``vector_search`` per row of ``query_vectors`` (an ``n x d`` matrix), answered together:
         the same results as n single searches, in fewer round trips where the store has a batch API."""
@@ -255,12 +268,23 @@ class VectorStore(ABC):
         matrix = as_matrix(query_vectors, "query vectors")
         if not len(matrix):
             return []
+        if isinstance(query_vectors, np.ndarray) and np.may_share_memory(matrix, query_vectors):
+            matrix = matrix.copy()  # the queries keep views of its rows: the caller's array must not change them
         base = Query(where=_as_filter(filter))
-        queries = [base.similar_to(row, vector_field, k, metric, include_source) for row in matrix]
+        queries = base.similar_to(matrix[0], vector_field, k, metric, include_source, include_vectors).for_rows(matrix)
         query, chosen = await self._vector_plan(queries[0])
         self._check_query_dimensions(query, matrix.shape[1])
-        found = await self._vector_search_batch(queries, chosen)
-        return [self._vector_results(q, hits, chosen) for q, hits in zip(queries, found, strict=True)]
+        _check_cosine_queries(matrix, chosen)
+
+        async def answer(part: list[VectorQuery]) -> list[list[VectorSearchResult]]:
+            found = await self._vector_search_batch(part, chosen)
+            return [self._vector_results(q, hits, chosen) for q, hits in zip(part, found, strict=True)]
+
+        size = self.search_batch_size or len(queries)
+        if size >= len(queries):
+            return await answer(queries)
+        parts = await asyncio.gather(*(answer(queries[i:i + size]) for i in range(0, len(queries), size)))
+        return [results for part in parts for results in part]
 
     async def hybrid_search(
         self,
@@ -272,10 +296,12 @@ class VectorStore(ABC):
         filter: FilterLike = None,  # noqa: A002
         text_fields: Sequence[str] = (),
         embedding_fn: EmbeddingFnRef | None = None,
+        include_vectors: bool = True,
     ) -> list[VectorSearchResult]:
         """Blend vector similarity (``alpha``) with keyword match on ``text`` (``1 - alpha``)."""
         base = Query(where=_as_filter(filter))
-        query = base.hybrid(text, vector, alpha, vector_field, k, text_fields, embedding_fn)
+        query = base.hybrid(text, vector, alpha, vector_field, k, text_fields, embedding_fn,
+                            include_vectors=include_vectors)
         return await self.search(query)
 
     async def bulk_embed_and_store(
@@ -561,6 +587,7 @@ class VectorStore(ABC):
         part = query.vector
         assert part.vector is not None
         self._check_query_dimensions(query, part.vector.shape[0])
+        _check_cosine_queries(part.vector[None, :], metric)
         if part.mode is VectorMode.HYBRID:
             hits = await self._hybrid_search(query, metric)
         else:
@@ -610,21 +637,24 @@ class VectorStore(ABC):
             keys = [(k.path, k.descending) for k in query.order]
             hits = [by_id[r.id] for r in sort_records([h.record for h in hits], keys)]
         hits = hits[query.skip:]
-        distances = metric.score_to_distance(np.array([h.score for h in hits], dtype=np.float64)).tolist()
-        hybrid, field = part.mode is VectorMode.HYBRID, part.field
-        source_text = SourceTexts(field) if part.include_source else None
-        metadata = {"metric": metric.value, "mode": part.mode.value}
-        return [
-            VectorSearchResult(
-                record=h.record,
-                score=h.score,
-                distance=float(1.0 - h.score) if hybrid else d,
-                source_text=source_text(h.record) if source_text is not None else None,
-                vector_field=field,
-                metadata=dict(metadata),
-            )
-            for h, d in zip(hits, distances, strict=True)
-        ]
+        field, distance_of = part.field, metric.distance_of
+        if part.mode is VectorMode.HYBRID:
+            distance_of = _hybrid_distance
+        texts = SourceTexts() if part.include_source else None
+        keep_vectors = part.include_vectors
+        mode = {"metric": metric.value, "mode": part.mode.value}
+        results = []
+        for record, score, source_field in hits:
+            text = None
+            if texts is not None:
+                text = texts(record, source_field_of(record, field) if source_field is None else source_field)
+            results.append(VectorSearchResult(record if keep_vectors else without_vectors(record), score,
+                                              distance_of(score), text, field, mode.copy()))
+        return results
+
+
+def _hybrid_distance(score: float) -> float:
+    return 1.0 - score
 
 
 async def _notify_listeners(store: VectorStore, mode: WriteMode, written: Callable[[], tuple[Record, ...]]) -> None:
@@ -651,6 +681,11 @@ async def _notify_listeners(store: VectorStore, mode: WriteMode, written: Callab
             f"the {event.mode.value} of {len(event.records)} record(s) was stored, but write listener of plugin "
             f"{plugin!r} failed afterwards{others}: {type(first).__name__}: {first}"
         ) from first
+
+
+def _check_cosine_queries(vectors: npt.NDArray[np.float32], metric: DistanceMetric) -> None:
+    if metric is DistanceMetric.COSINE and not vectors.any(axis=1).all():
+        raise VectorValueError("a zero query vector has no cosine similarity; use another metric")
 
 
 def _as_batch(records: list[Record]) -> RecordBatch | list[Record]:

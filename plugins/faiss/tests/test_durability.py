@@ -42,7 +42,8 @@ async def check_consistent(path: Path, expected: dict[str, vk.Record] | None = N
             with store.search_params(exact=True):
                 exact = await store.vector_search(query, k=10)
             assert [h.id for h in indexed] == [h.id for h in exact]
-            assert [h.score for h in indexed] == pytest.approx([h.score for h in exact], rel=1e-12)
+            # HNSW scores are faiss' float32 arithmetic on the stored vectors (exact search: float64)
+            assert [h.score for h in indexed] == pytest.approx([h.score for h in exact], rel=1e-6, abs=1e-6)
         for own in (r for r in found.values() if r["n"] % 37 == 0):  # each record finds itself
             hits = await store.vector_search(own["embedding"], k=1)
             assert hits[0].id == own.key

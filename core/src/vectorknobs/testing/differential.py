@@ -161,12 +161,13 @@ def filter_queries(operators: frozenset[vk.Operator]) -> st.SearchStrategy[Query
 
 
 def vector_queries(operators: frozenset[vk.Operator], metric: vk.DistanceMetric) -> st.SearchStrategy[QueryDict]:
-    """Random vector queries in dict form: similar_to (vector, k, metric) with filter, threshold, sort, offset."""
+    """Random vector queries in dict form: similar_to (vector, k, metric, include_source, include_vectors) with
+    filter, threshold, sort, offset."""
     trees = filter_trees(operators)
     similar = st.fixed_dictionaries(
         {"vector": st.lists(st.integers(-2, 2), min_size=DIMS, max_size=DIMS), "k": st.integers(1, 14),
          "metric": st.just(metric.value)},
-        optional={"include_source": st.booleans()},
+        optional={"include_source": st.booleans(), "include_vectors": st.booleans()},
     )
     return st.fixed_dictionaries(
         {"similar_to": similar},

@@ -206,9 +206,50 @@ class VectorSearchTests(ConformanceBase):
                 results = await store.vector_search([1.0, 0.5], vector_field=field, k=3)
                 assert {r.id: r.source_text for r in results} == texts, field
                 assert {r.vector_field for r in results} == {field}
+                bare = await store.vector_search([1.0, 0.5], vector_field=field, k=3, include_vectors=False)
+                assert {r.id: r.source_text for r in bare} == texts, f"{field}, include_vectors=False"
             hidden = await store.vector_search([1.0, 0.5], k=3, include_source=False)
             assert [r.source_text for r in hidden] == [None, None, None]
             assert len({r.id for r in hidden}) == 3
+
+    async def test_results_without_vectors(self, store_config: ConfigLike) -> None:
+        """include_vectors=False (vector_search, vector_search_batch, a Query and its dict form) returns the
+        same ids, order, scores, distances and source texts, with each record whole but for its vector fields.
+
+        Troubleshooting: a store that leaves the vectors out of what it reads must still give the searched
+        field's ``source_field`` in each ``Hit``.
+        """
+        records, _ = vector_dataset(n=120)
+        for n, record in enumerate(records):
+            record["meta"] = {"tags": ["x", str(n % 4)], "nested": {"n": n}}
+            if n % 2:
+                record["title_vec"] = vk.VectorField([1.0, float(n)], source_field="text", model_name="m")
+        queries = np.stack(query_vectors())
+        async with vk.connect(store_config) as store:
+            await store.bulk_create(records)
+            for where_ in (None, {"bucket": 1}):
+                with_vectors = await store.vector_search_batch(queries, k=9, filter=where_)
+                without = await store.vector_search_batch(queries, k=9, filter=where_, include_vectors=False)
+                for row, full, bare in zip(queries, with_vectors, without, strict=True):
+                    single = await store.vector_search(row, k=9, filter=where_, include_vectors=False)
+                    for found in (bare, single):
+                        assert [(r.id, r.score, r.distance, r.source_text, r.vector_field) for r in found] == [
+                            (r.id, r.score, r.distance, r.source_text, r.vector_field) for r in full
+                        ], f"filter {where_!r}"
+                        for result, whole in zip(found, full, strict=True):
+                            assert "embedding" in whole.record
+                            expected = {n: f for n, f in whole.record.fields.items()
+                                        if f.type is not vk.FieldType.VECTOR}
+                            assert result.record.fields == expected, f"record {result.id!r}"
+                            assert result.record.id == whole.id
+            query = vk.Query().filter("bucket", "ne", 0).similar_to(queries[0], k=6, include_vectors=False)
+            assert query.to_dict()["similar_to"]["include_vectors"] is False
+            for found in (await store.search(query), await store.search(query.to_dict())):
+                assert len(found) == 6
+                assert all(not r.record.vector_fields() for r in found)
+                assert all(r.source_text == r.record["text"] for r in found)
+            with pytest.raises(vk.QueryError, match="include_vectors"):
+                await store.vector_search(queries[0], include_vectors="no")  # type: ignore[arg-type]
 
     async def test_k_larger_than_the_number_of_records(self, store_config: ConfigLike) -> None:
         """k above the number of records with the vector field returns all of them, ranked; k = the store's

@@ -14,7 +14,7 @@ lone surrogates); filters evaluate those rows in Python.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -108,12 +108,26 @@ def _row(record_id: str, names: list[str], values: dict[str, Any], meta: dict[st
     return Row(record_id, names, doc, bool(unsafe) or "\\u0000" in doc, vectors)
 
 
-def decode_record(record_id: str, doc: str, vectors: Mapping[str, bytes]) -> Record:
-    """The record a row holds; its values were checked when written, so they are restored unchecked."""
+def decode_record(record_id: str, doc: str, vectors: Mapping[str, bytes], omit: Collection[str] = ()) -> Record:
+    """The record a row holds; its values were checked when written, so they are restored unchecked. Vector
+    fields named in ``omit`` are left out (their bytes were not read)."""
+    return _restore(record_id, json.loads(doc), vectors, omit)
+
+
+def decode_hit(record_id: str, doc: str, vectors: Mapping[str, bytes], omit: Collection[str], field: str
+               ) -> tuple[Record, str | None]:
+    """``decode_record``, and the ``source_field`` of vector field ``field`` (which ``omit`` may leave out)."""
     values: dict[str, Any] = json.loads(doc)
+    provenance = values.get(META_KEY, {}).get(field, {}).get("vector", {})
+    return _restore(record_id, values, vectors, omit), provenance.get("source_field")
+
+
+def _restore(record_id: str, values: dict[str, Any], vectors: Mapping[str, bytes], omit: Collection[str]) -> Record:
     extras: dict[str, Any] = values.pop(META_KEY, {})
     fields: dict[str, Field] = {}
     for name, value in values.items():
+        if name in omit:
+            continue
         extra = extras.get(name)
         if extra is None and name not in vectors:  # a plain value of its inferred type
             fields[name] = Field.restore(name, from_doc(value))

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from vectorknobs import CorruptStoreError, Query, Record, RecordBatch, Schema, StoreError, VectorStore, WriteMode
+from vectorknobs import CorruptStoreError, Hit, Query, Record, RecordBatch, Schema, StoreError, VectorStore, WriteMode
 from vectorknobs.fields import FloatArray
 from vectorknobs.filters import Filter
 
-from vectorknobs_faiss.codec import VECTOR_DTYPE, Row, decode_batch, decode_record
+from vectorknobs_faiss.codec import VECTOR_DTYPE, Row, decode_batch, decode_hit, decode_record
 from vectorknobs_faiss.indexes import Labels
 from vectorknobs_faiss.sqlfilter import Params, order_sql, register_functions, where_sql
 
@@ -36,6 +36,8 @@ VERSION = 1
 FILE_NAME = "records.sqlite"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _IN_LIST = "(SELECT value FROM json_each(?))"
+#: lists of up to this many rids are bound one parameter each (quicker than json_each for a search's few)
+_MARKS = 512
 
 
 @dataclass
@@ -278,13 +280,15 @@ class Database:
         found = {r.id: r for _, r in self._rows(f"WHERE r.id IN {_IN_LIST}", (json.dumps(list(ids)),))}
         return [found.get(i) for i in ids]
 
-    def records_by_rid(self, rids: Labels) -> dict[int, Record]:
-        return dict(self._rows(f"WHERE r.rid IN {_IN_LIST}", (json.dumps(rids.tolist()),)))
-
-    def candidates(self, rids: Labels) -> Candidates:
-        """The rows of ``rids`` read in one query, decoded only on demand."""
-        found = self._fetch(f"WHERE r.rid IN {_IN_LIST}", (json.dumps(rids.tolist()),))
-        return Candidates(self, {row[0]: row for row in found})
+    def hit_rows(self, rids: Sequence[int], with_vectors: bool) -> HitRows:
+        """The rows of ``rids`` read in one query, with their vectors if ``with_vectors``; decoded on demand."""
+        columns = list(self.columns.values()) if with_vectors else []
+        if len(rids) <= _MARKS:
+            found = self._fetch(f"WHERE r.rid IN ({','.join('?' * len(rids))})", tuple(rids), columns)
+        else:
+            found = self._fetch(f"WHERE r.rid IN {_IN_LIST}", (json.dumps(list(rids)),), columns)
+        return HitRows(self.path, [c.name for c in columns], found, frozenset() if with_vectors else frozenset(
+            self.columns))
 
     def search(self, query: Query) -> list[Record]:
         params = Params()
@@ -362,9 +366,11 @@ class Database:
         """``(rid, record)`` of ``SELECT ... FROM records AS r <clauses>``, vectors joined in."""
         return self.decode(self._fetch(clauses, params))
 
-    def _fetch(self, clauses: str, params: dict[str, Any] | tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        """``(rid, id, doc, *vector blobs in column order)`` of ``SELECT ... FROM records AS r <clauses>``."""
-        columns = list(self.columns.values())
+    def _fetch(self, clauses: str, params: dict[str, Any] | tuple[Any, ...],
+               columns: Sequence[VectorColumn] | None = None) -> list[tuple[Any, ...]]:
+        """``(rid, id, doc, *vector blobs of columns)`` of ``SELECT ... FROM records AS r <clauses>``
+        (``columns``: every vector field's, in column order, unless given)."""
+        columns = list(self.columns.values()) if columns is None else columns
         joins = "".join(f" LEFT JOIN {c.table} AS v{c.slot} ON v{c.slot}.rid = r.rid" for c in columns)
         vectors = "".join(f", v{c.slot}.vec" for c in columns)
         sql = f"SELECT r.rid, r.id, r.doc{vectors} FROM records AS r{joins} {clauses}"
@@ -383,22 +389,27 @@ class Database:
             yield rid, record
 
 
-class Candidates:
-    """Rows of search candidates: their vectors are read straight from the rows' bytes, to rescore them;
-    only the records that make the results are decoded."""
+class HitRows:
+    """Rows of search hits read in one query, by rid; a row is decoded only when it makes the results."""
 
-    def __init__(self, db: Database, rows: dict[int, tuple[Any, ...]]) -> None:
-        self._db = db
-        self._rows = rows
+    def __init__(self, path: Path, names: list[str], rows: list[tuple[Any, ...]], omit: frozenset[str]) -> None:
+        self._path = path
+        self._names = names
+        self._rows = {row[0]: row for row in rows}
+        self._omit = omit
 
-    def matrix(self, column: VectorColumn, rids: Labels) -> FloatArray:
-        """The stored vectors of ``column`` of ``rids``, in their order."""
-        at = 3 + list(self._db.columns).index(column.name)  # after rid, id and doc, in _fetch's column order
-        blobs = b"".join(self._rows[rid][at] for rid in rids.tolist())
-        return np.frombuffer(blobs, dtype=VECTOR_DTYPE).reshape(len(rids), column.dims).astype(np.float32, copy=False)
+    def id(self, rid: int) -> str:
+        return str(self._rows[rid][1])
 
-    def records(self, rids: Labels) -> dict[int, Record]:
-        return dict(self._db.decode([self._rows[rid] for rid in rids.tolist()]))
+    def hit(self, rid: int, score: float, field: str) -> Hit:
+        """The row of ``rid`` as a hit, with the ``source_field`` of its vector field ``field``."""
+        _, record_id, doc, *blobs = self._rows[rid]
+        vectors = {name: blob for name, blob in zip(self._names, blobs, strict=True) if blob is not None}
+        try:
+            record, source = decode_hit(record_id, doc, vectors, self._omit, field)
+        except (ValueError, KeyError, TypeError) as err:
+            raise CorruptStoreError(f"record {record_id!r} in {self._path} cannot be read back: {err}") from None
+        return Hit(record, score, source)
 
 
 def _matrix(rows: list[tuple[int, bytes]], dims: int) -> tuple[Labels, FloatArray]:

@@ -108,10 +108,17 @@ class FieldIndex:
         ]
         return np.concatenate(parts).astype(np.int64, copy=False) if parts else np.empty(0, dtype=np.int64)
 
+    @property
+    def exact_distances(self) -> bool:
+        """Are faiss' distances the float32 arithmetic on the stored vectors themselves? Not for quantized
+        codes, nor for a flat index, whose batches go through BLAS (squared L2 by its expansion, which
+        cancels badly for near vectors, and dot products summed in another order than a single search)."""
+        return self.spec.quantizer == "none" and self.spec.kind in ("hnsw", "ivf")
+
     def search(self, queries: FloatArray, k: int, *, ef_search: int, nprobe: int, allowed: Labels | None = None
-               ) -> Labels:
-        """Labels of the ``k`` nearest vectors (among ``allowed`` when given) of each row of ``queries``,
-        nearest first by faiss' distances; -1 pads a row that found fewer."""
+               ) -> tuple[npt.NDArray[np.float32], Labels]:
+        """Distances and labels of the ``k`` nearest vectors (among ``allowed`` when given) of each row of
+        ``queries``, nearest first by faiss' distances; label -1 pads a row that found fewer."""
         keep: tuple[Any, ...] = ()  # faiss holds raw pointers: keep selectors and bitmaps alive
         if allowed is not None:
             keep = _bitmap_selector(allowed)
@@ -127,8 +134,8 @@ class FieldIndex:
             params = faiss.SearchParametersIVF(nprobe=min(nprobe, self.spec.nlist), sel=selector)
         else:
             params = faiss.SearchParameters(sel=selector)
-        _, labels = self.index.search(prepare(queries, self.spec.metric), k, params=params)
-        return labels  # type: ignore[no-any-return]
+        distances, labels = self.index.search(prepare(queries, self.spec.metric), k, params=params)
+        return distances, labels
 
     # -- file -------------------------------------------------------------------------------------
     def save(self, path: Path, header: dict[str, Any]) -> None:

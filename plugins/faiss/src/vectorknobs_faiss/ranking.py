@@ -1,47 +1,94 @@
-"""From candidates to hits: exact scores, best first, ties by record id.
+"""From faiss' candidates to hits: scores with the core's semantics, best first, ties by record id.
 
-Faiss computes in float32 (and approximately, for IVF and HNSW), so its distances only choose
-candidates: every candidate is scored again with ``vectorknobs.metrics.exact_scores`` on the stored
-vector, the function the reference store uses, so scores and tie order match it.
+Where faiss computes each distance in float32 from the stored vector itself (HNSW and IVF without a
+quantizer), its distances are the scores, to float32 precision. Elsewhere (quantized codes, and flat
+indexes, whose batches go through BLAS) every (query, candidate) pair is scored again in float64 from the
+stored vector, with the formulas of ``vectorknobs.metrics.exact_scores``. Either way a whole batch of queries
+is scored in one numpy pass, and only the records that make the results are read and decoded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Sequence
 
 import numpy as np
-from vectorknobs import Hit, Record
+import numpy.typing as npt
+from vectorknobs import Hit
 from vectorknobs.fields import FloatArray
-from vectorknobs.metrics import F64, DistanceMetric, exact_scores
+from vectorknobs.metrics import F64, DistanceMetric
 
-from vectorknobs_faiss.indexes import Labels, row_norms
+from vectorknobs_faiss.database import HitRows
+from vectorknobs_faiss.indexes import Labels
 
 #: how far float32 scores may stray from exact ones, relative to the scores' scale
 TOLERANCE = 1e-5
 
+Mask = npt.NDArray[np.bool_]
 
-def rescore(matrix: FloatArray, query: FloatArray, metric: DistanceMetric) -> tuple[F64, float]:
-    """Exact scores of the candidates' stored vectors (``matrix``), and the float32 noise faiss' order may
-    hold."""
-    scores = exact_scores(matrix, query, metric)
-    scale = 1.0
+
+def faiss_scores(distances: npt.NDArray[np.float32], labels: Labels, metric: DistanceMetric) -> F64:
+    """Scores of faiss' own distances (inner products of unit vectors for cosine, squared L2 for euclidean);
+    -inf where faiss padded with label -1."""
+    d = distances.astype(np.float64)
+    if metric is DistanceMetric.EUCLIDEAN:
+        scores = metric.distance_to_score(np.sqrt(np.maximum(d, 0.0)))
+    elif metric is DistanceMetric.COSINE:
+        scores = np.clip(d, -1.0, 1.0)
+    else:
+        scores = d
+    scores[labels < 0] = -np.inf
+    return scores
+
+
+def pair_scores(rids: Labels, matrix: FloatArray, labels: Labels, queries: FloatArray, metric: DistanceMetric
+                ) -> tuple[F64, F64]:
+    """Exact scores of each query (row of ``queries``) against its candidates (its row of ``labels``), from
+    the stored vectors (``matrix``, rows of the sorted ``rids``), and how far each query's float32 order may
+    stray from them; -inf for a label faiss padded (-1) or that is not stored."""
+    at = np.minimum(np.searchsorted(rids, labels), max(len(rids) - 1, 0))
+    found = (labels >= 0) & (rids[at] == labels) if len(rids) else np.zeros(labels.shape, dtype=bool)
+    if not found.any():
+        return np.full(labels.shape, -np.inf), np.zeros(len(labels))
+    vectors = matrix.astype(np.float64)
+    rows = vectors[at]  # (queries, candidates, dims)
+    q = queries.astype(np.float64)
+    if metric is DistanceMetric.EUCLIDEAN:
+        diff = rows - q[:, None, :]
+        scores = metric.distance_to_score(np.sqrt(np.einsum("qcd,qcd->qc", diff, diff)))
+    else:
+        scores = np.einsum("qcd,qd->qc", rows, q)
+    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))[at]
+    if metric is DistanceMetric.COSINE:
+        norms = norms * np.sqrt(np.einsum("qd,qd->q", q, q))[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scores = np.clip(np.where(norms > 0, scores / np.where(norms > 0, norms, 1.0), 0.0), -1.0, 1.0)
+    scores[~found] = -np.inf
+    scale = np.ones(len(q))
     if metric is DistanceMetric.DOT_PRODUCT:
-        scale = float(row_norms(query[None, :])[0]) * float(np.max(row_norms(matrix)))
-    return scores, TOLERANCE * (scale + float(np.max(np.abs(scores))))
+        scale = np.sqrt(np.einsum("qd,qd->q", q, q)) * np.max(np.where(found, norms, 0.0), axis=1)
+    return scores, TOLERANCE * (scale + np.max(np.where(found, np.abs(scores), 0.0), axis=1))
 
 
-def kth(scores: F64, k: int) -> float:
-    """The k-th best score (the worst, when there are fewer)."""
-    return float(-np.partition(-scores, min(k, len(scores)) - 1)[min(k, len(scores)) - 1])
+def kth(scores: F64, k: int) -> F64:
+    """The k-th best score of each row (the worst, when a row has fewer)."""
+    k = min(k, scores.shape[-1])
+    return -np.partition(-scores, k - 1, axis=-1)[..., k - 1]
 
 
-def best(labels: Labels, scores: F64, k: int,
-         records: Mapping[int, Record] | Callable[[Labels], Mapping[int, Record]]) -> list[Hit]:
-    """The ``k`` best of ``labels`` by score, ties by record id; ``records`` by label, or how to load them."""
-    if not len(labels):
-        return []
-    group = np.flatnonzero(scores >= kth(scores, k))  # the k best and everything tied with the k-th
-    if callable(records):
-        records = records(labels[group])
-    ranked = sorted(((float(scores[i]), records[int(labels[i])]) for i in group), key=lambda h: (-h[0], h[1].key))
-    return [Hit(record, value) for value, record in ranked[:k]]
+def ties_beyond(scores: F64, k: int, noise: F64, exact_order: bool) -> Mask:
+    """Per row: could candidates after these (in faiss' order) still tie with, or beat, the k-th best?"""
+    last, kth_best = scores[:, -1], kth(scores, k)
+    beyond = last >= kth_best - noise
+    return beyond if exact_order else beyond & (last <= kth_best + noise)
+
+
+def best_group(labels: Labels, scores: F64, k: int) -> tuple[Labels, F64]:
+    """The k best labels and every label tied with the k-th, with their scores."""
+    group = scores >= kth(scores, k)
+    return labels[group], scores[group]
+
+
+def top_hits(rows: HitRows, labels: Sequence[int], scores: Sequence[float], k: int, field: str) -> list[Hit]:
+    """The ``k`` best of ``labels`` (with their ``scores``, read in ``rows``), ties by record id, decoded."""
+    ranked = sorted(zip(scores, map(rows.id, labels), labels, strict=True), key=lambda hit: (-hit[0], hit[1]))
+    return [rows.hit(label, score, field) for score, _, label in ranked[:k]]

@@ -52,11 +52,11 @@ from vectorknobs.metrics import exact_scores
 
 from vectorknobs_faiss import params as search_params_module
 from vectorknobs_faiss.codec import Row, encode_batch, encode_record
-from vectorknobs_faiss.database import FILE_NAME, Candidates, Changes, Database, VectorColumn
+from vectorknobs_faiss.database import FILE_NAME, Changes, Database, VectorColumn
 from vectorknobs_faiss.indexes import FieldIndex, Labels, use_one_thread
 from vectorknobs_faiss.options import OPTIONS, IndexSpec, auto_nprobe, plan, still_fits
 from vectorknobs_faiss.params import SearchParams
-from vectorknobs_faiss.ranking import best, kth, rescore
+from vectorknobs_faiss.ranking import best_group, faiss_scores, pair_scores, ties_beyond, top_hits
 from vectorknobs_faiss.rwlock import RWLock
 
 logger = logging.getLogger("vectorknobs_faiss")
@@ -79,6 +79,9 @@ class FaissStore(VectorStore):
         extras={"indexes": "flat, ivf, hnsw (auto by size)", "quantizers": "sq8, pq"},
     )
     options: ClassVar[dict[str, Option]] = OPTIONS
+    #: a batch is searched in parts of this many queries, on the search threads side by side, each part's
+    #: results built on the event loop while the threads search the next parts
+    search_batch_size = 16
 
     def __init__(self, config: StoreConfig) -> None:
         if config.host:
@@ -99,9 +102,8 @@ class FaissStore(VectorStore):
         self._closed = False
         # vector searches run here, each on one OpenMP thread (see use_one_thread); concurrent searches
         # use the cores side by side instead of contending for them
-        self._workers = max(2, os.cpu_count() or 1)
         self._searches = ThreadPoolExecutor(
-            max_workers=self._workers, thread_name_prefix="vectorknobs-faiss-search",
+            max_workers=max(2, os.cpu_count() or 1), thread_name_prefix="vectorknobs-faiss-search",
             initializer=use_one_thread,
         )
         # the matching rids of recent filters, per field: SQLite scans every record to evaluate a filter,
@@ -269,19 +271,11 @@ class FaissStore(VectorStore):
         return found[0]
 
     async def _vector_search_batch(self, queries: list[VectorQuery], metric: DistanceMetric) -> list[list[Hit]]:
-        """Queries of one field, k and filter (as ``vector_search_batch`` makes them) in one chunk per search
-        thread, each chunk one faiss search of its matrix and one read of its candidates."""
+        """Queries of one field, k and filter (as ``vector_search_batch`` makes them): one faiss search of their
+        matrix and one read of their hits, on a search thread."""
         params = search_params_module.CURRENT.get()
-        first = queries[0]
-        alike = all(q.vector.field == first.vector.field and q.vector.k == first.vector.k
-                    and (q.where is first.where or q.where == first.where) for q in queries)
-        size = -(-len(queries) // self._workers) if alike else 1
-        loop = asyncio.get_running_loop()
-        parts = await asyncio.gather(*(
-            loop.run_in_executor(self._searches, self._vector_search_sync, queries[i:i + size], metric, params)
-            for i in range(0, len(queries), size)
-        ))
-        return [hits for part in parts for hits in part]
+        return await asyncio.get_running_loop().run_in_executor(
+            self._searches, self._vector_search_sync, queries, metric, params)
 
     def _vector_search_sync(self, queries: list[VectorQuery], metric: DistanceMetric, params: SearchParams
                             ) -> list[list[Hit]]:
@@ -297,16 +291,23 @@ class FaissStore(VectorStore):
             index = self._indexes.get(part.field)
             allowed = None if where is None else self._matching(where, column)
             small = allowed is not None and len(allowed) <= self.settings["exact_limit"]
+            keep = part.include_vectors
             found: list[list[Hit] | None] = [None] * len(queries)
             if index is not None and not params.exact and not small:
-                found = self._index_search(index, column, vectors, part.k, metric, allowed, params)
+                found = self._index_search(index, column, vectors, part.k, metric, allowed, params, keep)
             if None not in found:
                 return found  # type: ignore[return-value]
             labels, matrix = self._db.vectors(column, allowed)  # scored exactly: the queries the index missed
             if not len(labels):
                 return [hits or [] for hits in found]
-            return [best(labels, exact_scores(matrix, query, metric), part.k, self._db.records_by_rid)
+            return [self._exact_hits(column, labels, exact_scores(matrix, query, metric), part.k, keep)
                     if hits is None else hits for query, hits in zip(vectors, found, strict=True)]
+
+    def _exact_hits(self, column: VectorColumn, labels: Labels, scores: np.ndarray, k: int, keep: bool) -> list[Hit]:
+        """The k best of ``labels`` by their exact ``scores``, ties by id."""
+        group, group_scores = best_group(labels, scores, k)
+        rows = self._db.hit_rows(group.tolist(), keep)
+        return top_hits(rows, group.tolist(), group_scores.tolist(), k, column.name)
 
     def _matching(self, where: Filter, column: VectorColumn) -> Labels:
         """Rids of the records matching ``where`` that have ``column``; the caller holds the read lock, so
@@ -329,7 +330,8 @@ class FaissStore(VectorStore):
         return found
 
     def _index_search(self, index: FieldIndex, column: VectorColumn, vectors: FloatArray, k: int,
-                      metric: DistanceMetric, allowed: Labels | None, params: SearchParams) -> list[list[Hit] | None]:
+                      metric: DistanceMetric, allowed: Labels | None, params: SearchParams, keep: bool
+                      ) -> list[list[Hit] | None]:
         """Each query's (row of ``vectors``) k best by the index, rescored exactly; None for a query the
         index found fewer than k of the matches for. One faiss search and one read of the candidates serve
         every query; a query whose order the candidates leave open is searched again on its own."""
@@ -338,34 +340,44 @@ class FaissStore(VectorStore):
         available = index.size if allowed is None else len(allowed)
         if not available:
             return [[] for _ in vectors]
-        labels = index.search(vectors, min(k + 1, available), ef_search=ef_search, nprobe=nprobe, allowed=allowed)
-        rows = self._db.candidates(np.unique(labels[labels >= 0]))
-        scan = _Scan(index, column, metric, allowed, available, ef_search, nprobe)
-        return [self._ranked(scan, query, k, found[found >= 0], rows)
-                for query, found in zip(vectors, labels, strict=True)]
+        scan = _Scan(index, column, metric, allowed, available, ef_search, nprobe, keep)
+        want = min(k + 1, available)
+        distances, labels = index.search(vectors, want, ef_search=ef_search, nprobe=nprobe, allowed=allowed)
+        return self._ranked(scan, vectors, distances, labels, k, want, exhaustive=False)
 
-    def _ranked(self, scan: _Scan, query: FloatArray, k: int, labels: Labels | None, rows: Candidates
-                ) -> list[Hit] | None:
-        """The k best of the candidates ``labels`` (read in ``rows``), searching again for more while faiss'
-        order leaves them open; None when the index finds fewer than k of the matches."""
-        ef_search, nprobe, want = scan.ef_search, scan.nprobe, min(k + 1, scan.available)
-        for exhaustive in (False, True):
-            if exhaustive:  # the index missed matches (IVF lists too small, HNSW filtered too hard)
-                ef_search, nprobe, labels = max(ef_search, 4 * want, 256), scan.index.spec.nlist, None
-            while True:
-                if labels is None:
-                    found = scan.index.search(query[None, :], want, ef_search=ef_search, nprobe=nprobe,
-                                              allowed=scan.allowed)[0]
-                    labels = found[found >= 0]
-                    rows = self._db.candidates(labels)
-                if len(labels) < want:
-                    break
-                scores, noise = rescore(rows.matrix(scan.column, labels), query, scan.metric)
-                if want < scan.available and _ties_beyond(scores, k, noise, scan.index.spec.quantizer == "none"):
-                    want, labels = min(scan.available, 2 * want), None
-                    continue
-                return best(labels, scores, k, rows.records)
-        return None
+    def _ranked(self, scan: _Scan, queries: FloatArray, distances: np.ndarray, labels: Labels, k: int, want: int,
+                *, exhaustive: bool) -> list[list[Hit] | None]:
+        """The k best of each query's ``want`` candidates (its row of ``labels``), or, where faiss' order
+        leaves them open (a candidate beyond could tie with the k-th), of a wider search; None for a query the
+        index finds fewer than k of the matches for, even exhaustively. One read serves every query's hits."""
+        if scan.index.exact_distances:
+            scores, noise = faiss_scores(distances, labels, scan.metric), np.zeros(len(queries))
+        else:  # scored again from the stored vectors
+            rids, matrix = self._db.vectors(scan.column, np.unique(labels[labels >= 0]))
+            scores, noise = pair_scores(rids, matrix, labels, queries, scan.metric)
+        short = (scores > -np.inf).sum(axis=1) < want
+        open_order = ties_beyond(scores, k, noise, scan.index.spec.quantizer == "none") & (want < scan.available)
+        groups = {int(i): best_group(labels[i], scores[i], k) for i in np.flatnonzero(~short & ~open_order)}
+        rows = self._db.hit_rows(sorted({int(rid) for group, _ in groups.values() for rid in group}), scan.keep)
+        ranked: list[list[Hit] | None] = []
+        for i, query in enumerate(queries):
+            if i in groups:
+                group, group_scores = groups[i]
+                ranked.append(top_hits(rows, group.tolist(), group_scores.tolist(), k, scan.column.name))
+            elif short[i]:  # the index missed matches (IVF lists too small, HNSW filtered too hard)
+                ranked.append(None if exhaustive else self._search_again(scan, query, k, want, exhaustive=True))
+            else:
+                ranked.append(self._search_again(scan, query, k, min(scan.available, 2 * want), exhaustive=exhaustive))
+        return ranked
+
+    def _search_again(self, scan: _Scan, query: FloatArray, k: int, want: int, *, exhaustive: bool
+                      ) -> list[Hit] | None:
+        ef_search, nprobe = scan.ef_search, scan.nprobe
+        if exhaustive:
+            ef_search, nprobe = max(ef_search, 4 * want, 256), scan.index.spec.nlist
+        distances, labels = scan.index.search(query[None, :], want, ef_search=ef_search, nprobe=nprobe,
+                                              allowed=scan.allowed)
+        return self._ranked(scan, query[None, :], distances, labels, k, want, exhaustive=exhaustive)[0]
 
     # -- indexes --------------------------------------------------------------------------------
     def _plan(self, column: VectorColumn, n: int) -> IndexSpec:
@@ -470,10 +482,5 @@ class _Scan:
     available: int
     ef_search: int
     nprobe: int
-
-
-def _ties_beyond(scores: np.ndarray, k: int, noise: float, exact_order: bool) -> bool:
-    """Could candidates after these (in faiss' order) still tie with, or beat, the k-th best?"""
-    last, kth_best = float(scores[-1]), kth(scores, k)
-    return last >= kth_best - noise and (exact_order or last <= kth_best + noise)
+    keep: bool  # the results want every vector field too
 
