@@ -61,7 +61,8 @@ def test_result_has_every_section(quick_result: dict) -> None:
         assert r["ratios"][key] is not None
         assert r["ratios"][key] > 0
     assert {t["id"] for t in r["targets"]} == {
-        "search_single_qps", "search_batch_qps", "search_filtered_qps", "insert", "hnsw_recall", "memory"}
+        "search_single_qps", "search_batch_qps", "search_filtered_qps", "search_concurrent_qps", "insert",
+        "hnsw_recall", "memory"}
     assert all(t["applies"] is False for t in r["targets"])  # targets are set for the full-size workloads
 
 

@@ -34,9 +34,12 @@ class ConnectionLostError(StoreError):
 
 
 def is_connection_failure(err: BaseException) -> bool:
+    """Did ``err`` end the connection it happened on (the pool must replace it)?"""
     if isinstance(err, asyncpg.InterfaceError):
         return "closed" in str(err) or "lost" in str(err)
-    return isinstance(err, _LOST)
+    # the protocol is stuck mid-error: the server ended the connection (pg_terminate_backend, a restart) and
+    # asyncpg read the error before the end of the stream
+    return isinstance(err, (*_LOST, asyncpg.InternalClientError))
 
 
 @contextlib.contextmanager
@@ -66,7 +69,7 @@ def translated(action: str, where: str) -> Iterator[None]:
         if "half precision" in str(err):
             raise VectorValueError(f"{action}: {err}") from err
         raise
-    except (asyncpg.InterfaceError, OSError, TimeoutError) as err:
+    except (asyncpg.InterfaceError, asyncpg.InternalClientError, OSError, TimeoutError) as err:
         if is_connection_failure(err):
             raise _lost(action, where, err) from err
         raise StoreError(f"{action} on {where} failed: {type(err).__name__}: {err}") from err

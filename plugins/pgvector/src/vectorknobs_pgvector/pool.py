@@ -7,7 +7,8 @@ search is a single round trip.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,3 +75,63 @@ async def apply_settings(conn: Any, wanted: Mapping[str, str]) -> None:
         calls.append(f"set_config(${len(args) - 1}, ${len(args)}, false)")
     await conn.execute(f"SELECT {', '.join(calls)}", *args)
     state.settings.update(changes)
+
+
+class ReadLane:
+    """One pooled connection kept checked out for reads, used by one read at a time.
+
+    Taking a connection from asyncpg's pool and giving it back costs more client time than a k=10 index search
+    takes on the server (each release runs in a shielded task of its own). A read that finds the lane free
+    uses its connection directly; one that finds it busy takes a pooled connection as usual. A lane connection
+    whose read fails or is cancelled goes back to the pool (which resets it, or discards it if it is broken),
+    and the next read checks out another.
+    """
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self._conn: Any = None
+        self._busy = False
+        self._closed = False
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[Any]:
+        if self._busy:
+            async with self._pool.acquire() as conn:
+                yield conn
+            return
+        self._busy = True
+        try:
+            if self._conn is not None and not is_open(self._conn):
+                self._conn = None  # asyncpg put it back into the pool itself when it closed
+            if self._conn is None:
+                self._conn = await self._pool.acquire()
+            conn = self._conn
+            try:
+                yield conn
+            except BaseException:
+                self._conn = None
+                if is_open(conn):
+                    await self._pool.release(conn)
+                raise
+        finally:
+            self._busy = False
+            if self._closed:
+                await self.close()
+
+    async def close(self) -> None:
+        """Give the connection back (before the pool closes, which waits for every connection to return); a
+        read still using it gives it back when it is done."""
+        self._closed = True
+        if self._conn is not None and not self._busy:
+            conn, self._conn = self._conn, None
+            if is_open(conn):
+                await self._pool.release(conn)
+
+
+def is_open(conn: Any) -> bool:
+    """Is this pooled connection still checked out and open? (asyncpg releases a pooled connection by itself
+    when it closes, after which every call on it raises.)"""
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:  # released back to the pool
+        return False

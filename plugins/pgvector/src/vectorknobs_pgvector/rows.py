@@ -159,16 +159,26 @@ def _column_json(key: str, values: Sequence[Any]) -> tuple[list[str], list[str]]
 
 
 def record_of(record_id: str, body: str, vectors: Mapping[str, FloatArray | None]) -> Record:
-    """The record a row holds; its values were checked when written, so they are restored unchecked."""
+    """The record a row holds; its values were checked when written, so they are restored unchecked. A vector
+    field whose column ``vectors`` lacks (or holds NULL) is left out."""
+    return hit_of(record_id, body, vectors, "")[0]
+
+
+def hit_of(record_id: str, body: str, vectors: Mapping[str, FloatArray | None], field: str
+           ) -> tuple[Record, str | None]:
+    """``record_of``, and the ``source_field`` of vector field ``field`` (which ``vectors`` may leave out)."""
     fields: dict[str, Field] = {}
+    source = None
     for name, entry in json.loads(body).items():
         if entry.__class__ is list:  # [value]: a plain value of its inferred type
             fields[name] = Field.restore(name, entry[0])
             continue
         if entry.get("type") == "vector":
+            if name == field:
+                source = entry.get("source_field")
             value = vectors.get(name)
             if value is None:
-                continue  # the column was dropped by hand: the field is gone
+                continue  # not read, or the column was dropped by hand: the field is gone
             entry["value"] = value  # a fresh dict of json.loads: the vector column completes it
         fields[name] = Field.from_dict(name, entry, checked=False)
-    return Record.restore(record_id, fields)
+    return Record.restore(record_id, fields), source

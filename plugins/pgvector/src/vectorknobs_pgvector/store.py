@@ -29,7 +29,7 @@ from vectorknobs.store import Hit, Schema, VectorStore, WriteMode
 
 from vectorknobs_pgvector import search
 from vectorknobs_pgvector.embedded import EmbeddedServer, acquire_server, release_server
-from vectorknobs_pgvector.failures import ConnectionLostError, translated
+from vectorknobs_pgvector.failures import ConnectionLostError, is_connection_failure, translated
 from vectorknobs_pgvector.indexes import (
     IndexKind,
     VectorIndex,
@@ -40,8 +40,17 @@ from vectorknobs_pgvector.indexes import (
     probes_for,
 )
 from vectorknobs_pgvector.options import OPTIONS, IndexMode, VectorType
-from vectorknobs_pgvector.pool import Connection, apply_settings, initializer, keep_session, register_codecs, state_of
-from vectorknobs_pgvector.rows import record_of, row_of, rows_of_batch
+from vectorknobs_pgvector.pool import (
+    Connection,
+    ReadLane,
+    apply_settings,
+    initializer,
+    is_open,
+    keep_session,
+    register_codecs,
+    state_of,
+)
+from vectorknobs_pgvector.rows import hit_of, record_of, row_of, rows_of_batch
 from vectorknobs_pgvector.sql import Params, order_sql, quote, where_sql
 from vectorknobs_pgvector.tables import Table
 
@@ -92,6 +101,7 @@ class PgvectorStore(VectorStore):
             )
         self.table = Table(self.settings["schema"], self.settings["table"])
         self._pool: Any = None
+        self._lane: ReadLane | None = None
         self._server: EmbeddedServer | None = None
         self._connect_kwargs: dict[str, Any] = {}
         self._columns: dict[str, tuple[VectorType, int]] = {}
@@ -135,12 +145,18 @@ class PgvectorStore(VectorStore):
                     timeout=settings["connect_timeout"], init=initializer(session), reset=keep_session,
                     connection_class=Connection, server_settings=session, **self._connect_kwargs,
                 )
+            if settings["max_pool_size"] > 1:  # the lane keeps one connection; writes need another
+                self._lane = ReadLane(self._pool)
             await self._ensure_table()
         except BaseException:
             await self._close()
             raise
 
     async def _close(self) -> None:
+        lane, self._lane = self._lane, None
+        if lane is not None:
+            with contextlib.suppress(Exception):
+                await lane.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             try:
@@ -171,23 +187,29 @@ class PgvectorStore(VectorStore):
 
     # -- connections ----------------------------------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Any]:
+    async def _connection(self, *, lane: bool = False) -> AsyncIterator[Any]:
+        """A pooled connection; ``lane``: the read lane's when it is free (see ``ReadLane``)."""
         if self._pool is None:
             raise StoreError(f"{self!r} has no connection pool")
-        conn = await self._pool.acquire()
-        try:
-            if (self._extension or self._columns) and not state_of(conn).codecs:
-                await register_codecs(conn)
-            yield conn
-        finally:
-            await self._pool.release(conn)
+        source = self._lane.connection() if lane and self._lane is not None else self._pool.acquire()
+        async with source as conn:
+            try:
+                if (self._extension or self._columns) and not state_of(conn).codecs:
+                    await register_codecs(conn)
+                yield conn
+            except BaseException as err:
+                if is_connection_failure(err) and is_open(conn):
+                    conn.terminate()  # not back into the pool as it is: the pool opens another
+                raise
 
-    async def _run(self, action: str, fn: Callable[[Any], Awaitable[T]], *, retry: bool = True) -> T:
-        """Run ``fn(connection)``; a read that meets a dead pooled connection is tried once more."""
+    async def _run(self, action: str, fn: Callable[[Any], Awaitable[T]], *, retry: bool = True,
+                   lane: bool = False) -> T:
+        """Run ``fn(connection)``; a read that meets a dead pooled connection is tried once more. ``lane``: a
+        single-statement read, which may use the read lane."""
         for attempt in (1, 2):
             try:
                 with translated(action, self.where):
-                    async with self._connection() as conn:
+                    async with self._connection(lane=lane) as conn:
                         return await fn(conn)
             except ConnectionLostError:
                 if attempt == 2 or not retry:
@@ -356,7 +378,7 @@ class PgvectorStore(VectorStore):
     async def _read(self, ids: list[str]) -> list[Record | None]:
         await self._ready()
         sql = f"SELECT {self._select()} FROM {self.table.sql} WHERE id = ANY($1::text[])"
-        rows = await self._run("read records", lambda conn: conn.fetch(sql, ids))
+        rows = await self._run("read records", lambda conn: conn.fetch(sql, ids), lane=True)
         found = {row["id"]: self._record(row) for row in rows}
         return [found.get(i) for i in ids]
 
@@ -385,7 +407,7 @@ class PgvectorStore(VectorStore):
         limit = "ALL" if query.max_results is None else params.add(query.max_results, "bigint")
         offset = params.add(query.skip, "bigint")
         sql = f"SELECT {self._select()} FROM {self.table.sql}{where} ORDER BY {order} LIMIT {limit} OFFSET {offset}"
-        rows = await self._run("search", lambda conn: conn.fetch(sql, *params.values))
+        rows = await self._run("search", lambda conn: conn.fetch(sql, *params.values), lane=True)
         return [self._record(row) for row in rows]
 
     async def _count(self, where: Filter | None) -> int:
@@ -393,7 +415,7 @@ class PgvectorStore(VectorStore):
         params = Params()
         condition = f" WHERE {where_sql(where, params)}" if where is not None else ""
         sql = f"SELECT count(*) FROM {self.table.sql}{condition}"
-        count: int = await self._run("count", lambda conn: conn.fetchval(sql, *params.values))
+        count: int = await self._run("count", lambda conn: conn.fetchval(sql, *params.values), lane=True)
         return count
 
     async def _stream(self, where: Filter | None, batch_size: int) -> AsyncIterator[list[Record]]:
@@ -425,14 +447,16 @@ class PgvectorStore(VectorStore):
         part = query.vector
         vector = part.vector
         assert vector is not None
-        field, k = part.field, part.k
+        field, k, keep = part.field, part.k, part.include_vectors
         column_type, dims = self._columns[field]
+        rescored = index is None or index.half  # pgvector's distances are rounded: score the rows again
         params = Params(vector)
         distance = search.distance_sql(field, column_type, dims, metric, index, "$1")
         where = f"{quote(field)} IS NOT NULL"
         if query.where is not None:
             where += f" AND {where_sql(query.where, params)}"
-        base = f"SELECT {self._select()}, {distance} AS _d FROM {self.table.sql} WHERE {where}"
+        columns = self._select() if keep else f"id, _body{', ' + quote(field) if rescored else ''}"
+        base = f"SELECT {columns}, {distance} AS _d FROM {self.table.sql} WHERE {where}"
         settings: dict[str, str] = {}
         if index is not None and index.kind is IndexKind.HNSW:
             settings["hnsw.ef_search"] = str(max(options.ef_search or self.settings["ef_search"], k))
@@ -453,12 +477,13 @@ class PgvectorStore(VectorStore):
                                             *wide.values)
             return rows
 
-        rows = await self._run("vector search", fetch)
-        if index is not None and not index.half:
-            ranked = search.by_distance(rows, metric)[:k]
-        else:
-            ranked = search.rank(rows, field, vector, metric)[:k]
-        return [Hit(self._record(row), score) for row, score in ranked]
+        rows = await self._run("vector search", fetch, lane=True)
+        ranked = search.rank(rows, field, vector, metric)[:k] if rescored else search.by_distance(rows, metric)[:k]
+        hits = []
+        for row, score in ranked:
+            record, source = hit_of(row["id"], row["_body"], row if keep else {}, field)
+            hits.append(Hit(record, score, source))
+        return hits
 
     # -- indexes --------------------------------------------------------------------------------------
     def search_options(self, *, ef_search: int | None = None, probes: int | None = None,
