@@ -112,7 +112,7 @@ class Field:
         restored = object.__new__(Field)
         restored.name = name
         restored.value = value
-        restored.type = type or inferred_type(value)
+        restored.type = type or PLAIN_TYPES.get(value.__class__) or infer_type(value)
         restored.metadata = metadata or {}
         return restored
 

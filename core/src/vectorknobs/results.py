@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,30 +54,34 @@ def without_vectors(record: Record) -> Record:
 class SourceTexts:
     """``source_text_of`` for the hits of one search: each distinct ``source_field`` is split only once."""
 
-    __slots__ = ("_paths",)
+    __slots__ = ("_readers",)
 
     def __init__(self) -> None:
-        #: per source_field, its names, each with whether it is a top-level field (looked up directly)
-        self._paths: dict[str, tuple[tuple[str, bool], ...]] = {}
+        self._readers: dict[str, Callable[[Record], str | None]] = {}
 
     def __call__(self, record: Record, source_field: str | None) -> str | None:
         """The text of ``record``'s fields that ``source_field`` names (a vector field's provenance)."""
         if not source_field:
             return None
-        paths = self._paths.get(source_field)
-        if paths is None:
-            paths = self._paths[source_field] = tuple(
-                (name, is_field_name(name)) for name in split_source_field(source_field))
-        if len(paths) == 1:
-            return _text_at(record, *paths[0])
-        texts = [text for text in (_text_at(record, *path) for path in paths) if text is not None]
+        read = self._readers.get(source_field)
+        if read is None:
+            read = self._readers[source_field] = _text_reader(split_source_field(source_field))
+        return read(record)
+
+
+def _text_reader(names: tuple[str, ...]) -> Callable[[Record], str | None]:
+    """Reads the text of the fields or paths ``names`` out of a record, joined with newlines."""
+    if len(names) == 1 and is_field_name(names[0]):  # the common case: one top-level field
+        name = names[0]
+
+        def read_field(record: Record) -> str | None:
+            found = record.fields.get(name)
+            return found.value if found is not None and isinstance(found.value, str) else None
+
+        return read_field
+
+    def read_paths(record: Record) -> str | None:
+        texts = [text for text in map(record.lookup, names) if isinstance(text, str)]
         return "\n".join(texts) if texts else None
 
-
-def _text_at(record: Record, name: str, top_level: bool) -> str | None:
-    if top_level:
-        found = record.fields.get(name)
-        text = None if found is None else found.value
-    else:
-        text = record.lookup(name)
-    return text if isinstance(text, str) else None
+    return read_paths

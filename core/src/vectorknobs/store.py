@@ -648,8 +648,9 @@ class VectorStore(ABC):
             text = None
             if texts is not None:
                 text = texts(record, source_field_of(record, field) if source_field is None else source_field)
-            results.append(VectorSearchResult(record if keep_vectors else without_vectors(record), score,
-                                              distance_of(score), text, field, mode.copy()))
+            if not keep_vectors and field in record.fields:  # the store left the vectors in: take them out
+                record = without_vectors(record)
+            results.append(VectorSearchResult(record, score, distance_of(score), text, field, mode.copy()))
         return results
 
 

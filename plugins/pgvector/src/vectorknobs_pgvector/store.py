@@ -71,6 +71,8 @@ class SearchOptions:
 
 
 _search_options: contextvars.ContextVar[dict[int, SearchOptions]] = contextvars.ContextVar("vk_pg_search_options")
+_NO_OPTIONS: dict[int, SearchOptions] = {}
+_DEFAULT_OPTIONS = SearchOptions()
 
 
 class PgvectorStore(VectorStore):
@@ -107,6 +109,9 @@ class PgvectorStore(VectorStore):
         self._columns: dict[str, tuple[VectorType, int]] = {}
         self._names: set[str] = set()
         self._indexes: dict[tuple[str, DistanceMetric], VectorIndex] = {}
+        #: SQL of unfiltered vector searches by (field, metric, include_vectors, through the index); cleared
+        #: whenever the columns or indexes change
+        self._search_sql: dict[tuple[str, DistanceMetric, bool, bool], tuple[str, str, Params, str, int]] = {}
         self._unchecked: dict[str, int] = {}  # vectors written per field since its last size check
         self._counted: dict[str, int] = {}  # vectors per field at its last size check
         self._table_ready = False
@@ -178,6 +183,7 @@ class PgvectorStore(VectorStore):
                     await self.table.lock(conn)
                     await self.table.create(conn, self.settings["doc_index"])
                     info = await self.table.describe(conn)
+            self._search_sql.clear()
             self._columns = dict(info.vectors)
             self._names = set(info.names)
             self._indexes = {(i.field, i.metric): i for i in info.indexes}
@@ -321,6 +327,7 @@ class PgvectorStore(VectorStore):
                 f"SELECT id FROM {self.table.sql} WHERE id = ANY($1::text[]) ORDER BY id", ids))
             raise self.duplicate_ids([row[0] for row in taken] or ids) from None
         if added is not None:
+            self._search_sql.clear()
             self._columns.update(added)
         self._names |= new_names
         await self._maybe_index(written)
@@ -396,6 +403,7 @@ class PgvectorStore(VectorStore):
 
         await self._transaction("drop the table", drop)
         self._columns, self._names, self._indexes, self._unchecked, self._counted = {}, set(), {}, {}, {}
+        self._search_sql.clear()
         self._table_ready = False
 
     # -- queries --------------------------------------------------------------------------------------
@@ -434,7 +442,7 @@ class PgvectorStore(VectorStore):
         await self._ready()
         part = query.vector
         assert part.vector is not None
-        options = _search_options.get({}).get(id(self), SearchOptions())
+        options = _search_options.get(_NO_OPTIONS).get(id(self), _DEFAULT_OPTIONS)
         index = None if options.exact else self._indexes.get((part.field, metric))
         if index is not None:
             hits = await self._nearest(query, metric, index, options)
@@ -448,22 +456,20 @@ class PgvectorStore(VectorStore):
         vector = part.vector
         assert vector is not None
         field, k, keep = part.field, part.k, part.include_vectors
-        column_type, dims = self._columns[field]
         rescored = index is None or index.half  # pgvector's distances are rounded: score the rows again
-        params = Params(vector)
-        distance = search.distance_sql(field, column_type, dims, metric, index, "$1")
-        where = f"{quote(field)} IS NOT NULL"
-        if query.where is not None:
-            where += f" AND {where_sql(query.where, params)}"
-        columns = self._select() if keep else f"id, _body{', ' + quote(field) if rescored else ''}"
-        base = f"SELECT {columns}, {distance} AS _d FROM {self.table.sql} WHERE {where}"
+        shape = (field, metric, keep, index is not None)
+        cached = self._search_sql.get(shape) if query.where is None else None
+        if cached is None:
+            cached = self._search_statement(query, metric, index, keep)
+            if query.where is None:
+                self._search_sql[shape] = cached
+        base, sql, params, distance, limit = cached
+        params = Params(vector, *params.values[1:])
         settings: dict[str, str] = {}
         if index is not None and index.kind is IndexKind.HNSW:
             settings["hnsw.ef_search"] = str(max(options.ef_search or self.settings["ef_search"], k))
         elif index is not None:
             settings["ivfflat.probes"] = str(probes_for(index, options.probes or self.settings["probes"]))
-        limit = k if index is not None else k + search._SPARE_ROWS
-        sql = f"{base} ORDER BY _d{'' if index is not None else ', id'} LIMIT {params.add(limit, 'bigint')}"
 
         async def fetch(conn: Any) -> list[Any]:
             await apply_settings(conn, settings)
@@ -484,6 +490,26 @@ class PgvectorStore(VectorStore):
             record, source = hit_of(row["id"], row["_body"], row if keep else {}, field)
             hits.append(Hit(record, score, source))
         return hits
+
+    def _search_statement(self, query: VectorQuery, metric: DistanceMetric, index: VectorIndex | None, keep: bool
+                          ) -> tuple[str, str, Params, str, int]:
+        """``(base, sql, params, distance, limit)`` of a k-nearest search: ``base`` selects the candidates,
+        ``sql`` orders and limits them; ``params`` are bound to ``$1`` (the query vector, here a placeholder),
+        the filter's values and the limit. Unfiltered statements are cached per shape."""
+        part = query.vector
+        field, k = part.field, part.k
+        column_type, dims = self._columns[field]
+        rescored = index is None or index.half
+        params = Params(None)
+        distance = search.distance_sql(field, column_type, dims, metric, index, "$1")
+        where = f"{quote(field)} IS NOT NULL"
+        if query.where is not None:
+            where += f" AND {where_sql(query.where, params)}"
+        columns = self._select() if keep else f"id, _body{', ' + quote(field) if rescored else ''}"
+        base = f"SELECT {columns}, {distance} AS _d FROM {self.table.sql} WHERE {where}"
+        limit = k if index is not None else k + search._SPARE_ROWS
+        sql = f"{base} ORDER BY _d{'' if index is not None else ', id'} LIMIT {params.add(limit, 'bigint')}"
+        return base, sql, params, distance, limit
 
     # -- indexes --------------------------------------------------------------------------------------
     def search_options(self, *, ef_search: int | None = None, probes: int | None = None,
@@ -551,6 +577,7 @@ class PgvectorStore(VectorStore):
             await conn.execute(comment_sql(self.table.schema, index))
 
         await self._transaction(f"build a {index.kind.value} index on {index.field!r}", build)
+        self._search_sql.clear()
         self._indexes[(index.field, index.metric)] = index
         for notice in notices:
             if "maintenance_work_mem" in notice:
@@ -564,6 +591,7 @@ class PgvectorStore(VectorStore):
         """Drop the index of ``vector_field`` for ``metric``; searches on it become exact."""
         self._check_open()
         chosen = self.metric if metric is None else DistanceMetric.parse(metric)
+        self._search_sql.clear()
         index = self._indexes.pop((vector_field, chosen), None)
         if index is None:
             return False
@@ -637,7 +665,7 @@ _OUTCOME = {
 
 @contextlib.contextmanager
 def _with_options(store_id: int, options: SearchOptions) -> Iterator[None]:
-    token = _search_options.set({**_search_options.get({}), store_id: options})
+    token = _search_options.set({**_search_options.get(_NO_OPTIONS), store_id: options})
     try:
         yield
     finally:
