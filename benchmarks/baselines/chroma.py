@@ -16,6 +16,7 @@ the store's (``ef_construction``, ``ef_search``, ``max_neighbors``, ``sync_thres
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -104,6 +105,14 @@ class ChromaBaseline:
 
     async def search(self, vector: np.ndarray, k: int) -> list[str]:
         return self._hits(await self._call("query", query_embeddings=vector[None, :], n_results=k), 0)
+
+    async def search_concurrent(self, vector: np.ndarray, k: int) -> list[str]:
+        """Searches from many tasks at once: the HTTP client's calls as they are, the embedded (synchronous)
+        client's on threads, as an async application must run them."""
+        if self.http:
+            return await self.search(vector, k)
+        result = await asyncio.to_thread(self.collection.query, query_embeddings=vector[None, :], n_results=k)
+        return self._hits(result, 0)
 
     async def search_batch(self, vectors: np.ndarray, k: int) -> list[list[str]]:
         result = await self._call("query", query_embeddings=vectors, n_results=k)

@@ -224,6 +224,10 @@ class PgvectorBaseline:
         sql = self.sql["search"]
         return [self._ids(rows) for rows in await asyncio.gather(*(self.pool.fetch(sql, v, k) for v in vectors))]
 
+    async def search_concurrent(self, vector: np.ndarray, k: int) -> list[str]:
+        """Searches from many tasks at once go over the pool (one connection answers one query at a time)."""
+        return self._ids(await self.pool.fetch(self.sql["search"], vector, k))
+
     async def search_filtered(self, vector: np.ndarray, k: int, where: dict[str, Any]) -> list[str]:
         if set(where) != {"category"}:
             raise ValueError(f"pgvector baseline filters on category only, not {sorted(where)}")

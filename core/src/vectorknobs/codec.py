@@ -6,6 +6,7 @@ start with ``$`` is wrapped as ``{"$dict": {...}}`` so it can never be mistaken 
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from datetime import datetime
@@ -80,3 +81,12 @@ def decode(data: Any) -> Any:
     if isinstance(data, list):
         return [decode(item) for item in data]
     return data
+
+
+_SCAN = json.JSONDecoder().raw_decode
+
+
+def parse_stored_json(text: str) -> Any:
+    """``json.loads`` of JSON a store wrote itself (compact, nothing before or after the document): the same
+    parser, without the whitespace checks around it (about half the time of ``json.loads`` for a record)."""
+    return _SCAN(text)[0]

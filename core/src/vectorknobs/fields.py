@@ -377,7 +377,7 @@ def as_vector(
         and (dimensions is None or value.shape[0] == dimensions) and 0 < value.shape[0] <= MAX_DIMENSIONS
     ):
         vector: FloatArray = value.copy()
-        if not np.isfinite(vector).all():
+        if not math.isfinite(vector.sum(dtype=np.float64)):  # NaN and inf survive the sum; finite floats cannot
             raise VectorValueError(f"{_where(where, name)}: vector holds NaN or inf")
         vector.flags.writeable = False
         return vector

@@ -587,7 +587,8 @@ class VectorStore(ABC):
         part = query.vector
         assert part.vector is not None
         self._check_query_dimensions(query, part.vector.shape[0])
-        _check_cosine_queries(part.vector[None, :], metric)
+        if metric is DistanceMetric.COSINE and not part.vector.any():
+            raise VectorValueError(_ZERO_COSINE)
         if part.mode is VectorMode.HYBRID:
             hits = await self._hybrid_search(query, metric)
         else:
@@ -648,9 +649,8 @@ class VectorStore(ABC):
             text = None
             if texts is not None:
                 text = texts(record, source_field_of(record, field) if source_field is None else source_field)
-            if not keep_vectors and field in record.fields:  # the store left the vectors in: take them out
-                record = without_vectors(record)
-            results.append(VectorSearchResult(record, score, distance_of(score), text, field, mode.copy()))
+            found = record if keep_vectors or field not in record.fields else without_vectors(record)  # left in
+            results.append(VectorSearchResult(found, score, distance_of(score), text, field, mode.copy()))
         return results
 
 
@@ -684,9 +684,12 @@ async def _notify_listeners(store: VectorStore, mode: WriteMode, written: Callab
         ) from first
 
 
+_ZERO_COSINE = "a zero query vector has no cosine similarity; use another metric"
+
+
 def _check_cosine_queries(vectors: npt.NDArray[np.float32], metric: DistanceMetric) -> None:
     if metric is DistanceMetric.COSINE and not vectors.any(axis=1).all():
-        raise VectorValueError("a zero query vector has no cosine similarity; use another metric")
+        raise VectorValueError(_ZERO_COSINE)
 
 
 def _as_batch(records: list[Record]) -> RecordBatch | list[Record]:

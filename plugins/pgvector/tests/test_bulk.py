@@ -153,16 +153,18 @@ async def test_batches_go_through_binary_copy(statement_log: Any) -> None:
 
 
 async def test_plain_values_are_stored_compactly_and_older_rows_still_read() -> None:
-    """A plain value of its inferred type is ``[value]`` in ``_body``; the ``{"type", "value"}`` entries of
-    rows written before that read back the same."""
+    """A plain value of its inferred type is stored bare in ``_body``; the ``[value]`` and ``{"type", "value"}``
+    entries of rows written by earlier versions read back the same."""
     from vectorknobs_pgvector.rows import record_of
 
     record = vk.Record({"text": "hi", "n": 2, "price": vk.Field("price", 3, vk.FieldType.FLOAT), "none": None,
                         "typed": vk.Field("typed", None, vk.FieldType.STRING)}, id="r")
     body = row_of(record, [])[1]
-    assert body == ('{"text":["hi"],"n":[2],"price":[3.0],"none":[null],'
+    assert body == ('{"text":"hi","n":2,"price":3.0,"none":null,'
                     '"typed":{"type":"string","value":null}}')
     assert record_of("r", body, {}) == record
+    listed = '{"text":["hi"],"n":[2],"price":[3.0],"none":[null],"typed":{"type":"string","value":null}}'
+    assert record_of("r", listed, {}) == record
     older = ('{"text":{"type":"string","value":"hi"},"n":{"type":"integer","value":2},'
              '"price":{"type":"float","value":3.0},"none":{"type":"json","value":null},'
              '"typed":{"type":"string","value":null}}')

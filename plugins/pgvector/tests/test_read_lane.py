@@ -1,4 +1,4 @@
-"""The read lane: one pooled connection kept for reads. One read after another uses that one connection;
+"""The read lane: a connection of the store's own for reads. One read after another uses that one connection;
 reads at once spill over to the pool; a read that is cancelled, or whose connection the server ends, costs the
 lane its connection and nothing else; a pool of one connection has no lane and still serves reads and writes
 at once."""
@@ -42,10 +42,10 @@ async def test_reads_one_after_another_use_one_connection_and_reads_at_once_use_
     async with vk.connect(url) as store:
         await store.bulk_create(data)
         expected = [await store.vector_search(q, k=5) for q in queries]
-        for q in queries:  # one after another: the lane
+        for q in queries:  # one after another: the lane, beside the pool's one connection (min_pool_size=1)
             await store.vector_search(q, k=5, include_vectors=False)
             assert await store.read("r3") == data[3]
-        assert len(await backends(admin, application)) == 1
+        assert len(await backends(admin, application)) == 2
         together = await asyncio.gather(*(store.vector_search(q, k=5) for q in queries))
         assert [[(r.id, r.score) for r in found] for found in together] == [
             [(r.id, r.score) for r in found] for found in expected]

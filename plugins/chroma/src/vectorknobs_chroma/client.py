@@ -18,7 +18,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,11 +41,13 @@ def _settings() -> Settings:
 
 @dataclass(frozen=True)
 class Entries:
-    """What ``get`` and ``query`` return: ids, and metadatas / embeddings when asked for (else empty)."""
+    """What ``get`` and ``query`` return: ids, and metadatas / embeddings / (query) distances when asked for
+    (else empty)."""
 
     ids: list[str]
     metadatas: list[Metadata]
     embeddings: npt.NDArray[np.float64] | list[Any]
+    distances: list[float] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -318,6 +320,7 @@ class Collection:
                 list(result["ids"][row]),
                 list(result["metadatas"][row]) if "metadatas" in include else [],
                 result["embeddings"][row] if "embeddings" in include else [],
+                list(result["distances"][row]) if "distances" in include else [],
             )
             for row in range(len(vectors))
         ]

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 from vectorknobs import Field, InvalidRecordError, Record, VectorField
+from vectorknobs.codec import parse_stored_json
 from vectorknobs.fields import FloatArray, infer_type
 from vectorknobs.filters import normalize
 from vectorknobs.names import is_path_segment
@@ -233,21 +234,29 @@ class Home:
         """The record; ``vectors`` by field name (arrays as Chroma returns them). ``None`` builds a skeleton
         for filtering and sorting only: each vector is a 1-dimensional stand-in (a filter only ever tests
         whether a vector field is present)."""
-        fields: dict[str, Field] = {}  # restored unchecked: the values were checked when written
+        fields = self._values()
+        for name in self.vector_fields:
+            value = NO_VECTOR if vectors is None else vectors[name]
+            fields[name] = Field.from_dict(name, {**self.extras[name], "value": value}, checked=False)
+        return Record.restore(self.id, fields)
+
+    def bare(self, field: str) -> tuple[Record, str | None]:
+        """The record without its vector fields, and the ``source_field`` of its vector field ``field``."""
+        return Record.restore(self.id, self._values()), self.extras.get(field, {}).get("source_field")
+
+    def _values(self) -> dict[str, Field]:
+        """Every field but the vector fields, restored unchecked: the values were checked when written."""
+        fields: dict[str, Field] = {}
         for key, value in self.metadata.items():
             if "." not in key and not key.startswith("~"):
                 fields[key] = Field.restore(key, value)
         for name, data in self.extras.items():
             if data.get("type") != "vector":
                 fields[name] = Field.from_dict(name, data, checked=False)
-            elif vectors is None:
-                fields[name] = Field.from_dict(name, {**data, "value": NO_VECTOR}, checked=False)
-            else:
-                fields[name] = Field.from_dict(name, {**data, "value": vectors[name]}, checked=False)
-        return Record.restore(self.id, fields)
+        return fields
 
 
 def parse_home(record_id: str, metadata: Mapping[str, Any] | None) -> Home:
     metadata = metadata or {}
-    extras = json.loads(metadata[EXTRAS]) if EXTRAS in metadata else {}
+    extras = parse_stored_json(metadata[EXTRAS]) if EXTRAS in metadata else {}
     return Home(record_id, metadata, extras, tuple(n for n, data in extras.items() if data.get("type") == "vector"))

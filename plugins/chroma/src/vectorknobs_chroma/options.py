@@ -17,7 +17,7 @@ from vectorknobs.config import parse_bool, parse_int
 
 #: Chroma's space (``hnsw:space``) for each metric. Cosine is ``ip`` over unit vectors normalized by the
 #: store (``unit.py``: Chroma's ``cosine`` space keeps no exact copy of the vectors). Chroma's distances are
-#: never reported (its ``l2`` is squared, ``ip`` is ``1 - dot``): scores come from the stored vectors.
+#: never reported as they are (its ``l2`` is squared, ``ip`` is ``1 - dot``): ``distances.scores`` converts them.
 SPACES = {DistanceMetric.COSINE: "ip", DistanceMetric.EUCLIDEAN: "l2", DistanceMetric.DOT_PRODUCT: "ip"}
 #: the collection metadata key naming the metric a vector field's collection was created for
 METRIC_KEY = "vectorknobs_metric"
@@ -96,3 +96,4 @@ OPTIONS: dict[str, Option] = {
 def hnsw_configuration(settings: Mapping[str, Any], metric: DistanceMetric) -> dict[str, Any]:
     """Chroma's ``configuration`` of a vector field's collection, from the store's settings."""
     return {"hnsw": {"space": SPACES[metric], **{name: settings[name] for name in HNSW_OPTIONS}}}
+

@@ -58,6 +58,7 @@ from vectorknobs.filters import Filter
 from vectorknobs.metrics import exact_scores
 
 from vectorknobs_chroma.client import Chroma, Collection, Entries, Metadata
+from vectorknobs_chroma.distances import scores as distance_scores
 from vectorknobs_chroma.layout import (
     GUEST,
     HOME,
@@ -393,6 +394,22 @@ class ChromaStore(VectorStore):
 
         return await _maybe_in_thread(len(homes), build)
 
+    async def _hit_records(self, ids: Sequence[str], field: str, known: _ById, keep: bool
+                           ) -> dict[str, tuple[Record, str | None]]:
+        """The records of search hits ``ids`` of vector field ``field``, whose entries there are ``known``, with
+        the field's ``source_field``: whole (``keep``), or without their vectors, from their home entries alone."""
+        if keep:
+            return {i: (record, None) for i, record in (await self._fetch(ids, {field: known})).items()}
+        entries: dict[str | None, _ById] = {field: known}
+        away: dict[str | None, list[str]] = {}
+        for i in ids:
+            meta = known[i][0]
+            if not is_home(meta):
+                away.setdefault((meta or {}).get(HOME) or None, []).append(i)
+        await self._fill(entries, away, ["metadatas"])
+        homes = {i: got[i][0] for got in entries.values() for i in ids if i in got and is_home(got[i][0])}
+        return {i: parse_home(i, meta).bare(field) for i, meta in homes.items()}  # a missing home: deleted
+
     async def _fill(
         self, entries: dict[str | None, _ById], wanted: Mapping[str | None, list[str]], include: list[str]
     ) -> None:
@@ -483,7 +500,7 @@ class ChromaStore(VectorStore):
             collection = self._vectors.get(part.field)
             if collection is None:
                 return []
-            search = _Search(self, collection, part.field, part.vector, part.k, metric)
+            search = _Search(self, collection, part.field, part.vector, part.k, metric, part.include_vectors)
             t = self._translate(query.where)
             if not t.exact:  # the matches are known only after checking in Python: search among them
                 return await search.among(
@@ -512,17 +529,19 @@ class ChromaStore(VectorStore):
                 return [[] for _ in queries]
             t = self._translate(queries[0].where)
             if t.exact and t.ids is None and await self._size(collection) > self.settings["exact_limit"]:
-                searches = [_Search(self, collection, part.field, q.vector.vector, part.k, metric)  # type: ignore[arg-type]
+                keep = part.include_vectors
+                searches = [_Search(self, collection, part.field, q.vector.vector, part.k, metric, keep)  # type: ignore[arg-type]
                             for q in queries]
                 found = await collection.query_many([s.vector for s in searches], part.k, where=t.where,
-                                                    include=["metadatas", "embeddings"])
-                picked = [search.pick(entries) for search, entries in zip(searches, found, strict=True)]
+                                                    include=_Search.include_nearest(keep))
+                picked = [search.pick_nearest(entries) for search, entries in zip(searches, found, strict=True)]
                 known: _ById = {}
                 for _, _, entries in picked:
                     known.update(entries)
-                records = await self._fetch(list(known), {part.field: known})
+                records = await self._hit_records(list(known), part.field, known, keep)
                 for n, (best, scores, _) in enumerate(picked):
-                    hits = [Hit(records[i], score) for i, score in zip(best, scores, strict=True) if i in records]
+                    hits = [Hit(records[i][0], score, records[i][1]) for i, score in zip(best, scores, strict=True)
+                            if i in records]
                     answers[n] = hits if len(hits) >= part.k else None  # short: the single search decides
         return [hits if hits is not None else await self._vector_search(q, metric)
                 for q, hits in zip(queries, answers, strict=True)]
@@ -547,6 +566,7 @@ class _Search:
         vector: npt.NDArray[np.float32],
         k: int,
         metric: DistanceMetric,
+        keep: bool,
     ) -> None:
         self.store, self.collection, self.field, self.vector, self.k, self.metric = (
             store,
@@ -556,6 +576,7 @@ class _Search:
             k,
             metric,
         )
+        self.keep = keep  # the results want the records' vectors
 
     async def among(self, ids: Sequence[str]) -> list[Hit]:
         """The k best of ``ids`` (all held by the collection): exact when they are few, else HNSW."""
@@ -574,36 +595,55 @@ class _Search:
         return await self.ranked(found)
 
     async def nearest(self, *, where: dict[str, Any] | None = None, ids: Sequence[str] | None = None) -> list[Hit]:
-        """HNSW's k nearest, rescored exactly."""
+        """HNSW's k nearest, scored from Chroma's own distances (float32 arithmetic on the stored vectors)."""
         found = await self.collection.query(
             self.vector,
             self.k,
             where=where,
             ids=None if ids is None else sorted(ids),
-            include=["metadatas", "embeddings"],
+            include=self.include_nearest(self.keep),
         )
-        return await self.ranked(found)
+        return await self.hits(*self.pick_nearest(found))
+
+    @staticmethod
+    def include_nearest(keep: bool) -> list[str]:
+        """What an HNSW query reads: the vectors only when the results want them."""
+        return ["metadatas", "distances", "embeddings"] if keep else ["metadatas", "distances"]
 
     def pick(self, found: Entries) -> tuple[list[str], list[float], _ById]:
         """The ids of the k best of ``found`` by exact score (ties by id), their scores, and their entries."""
         if not len(found):
             return [], [], {}
         vectors = entry_vectors(found.metadatas, found.embeddings)
-        scores = exact_scores(vectors, self.vector, self.metric)
+        return self._best(found, exact_scores(vectors, self.vector, self.metric).tolist(), vectors)
+
+    def pick_nearest(self, found: Entries) -> tuple[list[str], list[float], _ById]:
+        """``pick`` of what an HNSW query found, by the scores of Chroma's distances."""
+        if not len(found):
+            return [], [], {}
+        vectors = entry_vectors(found.metadatas, found.embeddings) if self.keep else [None] * len(found)
+        return self._best(found, distance_scores(found.distances, self.metric, self.vector), vectors)
+
+    def _best(self, found: Entries, scores: list[float], vectors: Any) -> tuple[list[str], list[float], _ById]:
         group: list[int] = list(range(len(found)))
         if len(found) > self.k:  # the k best and everything tied with the k-th
-            group = np.flatnonzero(scores >= -np.partition(-scores, self.k - 1)[self.k - 1]).tolist()
+            kth = sorted(scores, reverse=True)[self.k - 1]
+            group = [i for i, score in enumerate(scores) if score >= kth]
         order = sorted(group, key=lambda i: (-scores[i], found.ids[i]))[: self.k]
         known = {found.ids[i]: (found.metadatas[i], vectors[i]) for i in order}
-        return [found.ids[i] for i in order], [float(scores[i]) for i in order], known
+        return [found.ids[i] for i in order], [scores[i] for i in order], known
 
-    async def ranked(self, found: Entries) -> list[Hit]:
-        """The k best of ``found`` by exact score, ties by id, as whole records."""
-        best, scores, known = self.pick(found)
+    async def hits(self, best: list[str], scores: list[float], known: _ById) -> list[Hit]:
+        """The hits of the ids ``best`` with their ``scores``, from their entries ``known`` in this collection."""
         if not best:
             return []
-        records = await self.store._fetch(best, {self.field: known})
-        return [Hit(records[i], score) for i, score in zip(best, scores, strict=True) if i in records]
+        records = await self.store._hit_records(best, self.field, known, self.keep)
+        return [Hit(records[i][0], score, records[i][1]) for i, score in zip(best, scores, strict=True)
+                if i in records]
+
+    async def ranked(self, found: Entries) -> list[Hit]:
+        """The k best of ``found`` by exact score, ties by id, as hits."""
+        return await self.hits(*self.pick(found))
 
 
 _ById: TypeAlias = dict[str, tuple[Metadata, Any]]

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from vectorknobs import Field, Record, RecordBatch, VectorColumn, VectorField
+from vectorknobs.codec import parse_stored_json
 from vectorknobs.fields import FieldType, FloatArray, infer_type
 
 VECTOR_DTYPE = np.dtype("<f4")
@@ -111,13 +112,13 @@ def _row(record_id: str, names: list[str], values: dict[str, Any], meta: dict[st
 def decode_record(record_id: str, doc: str, vectors: Mapping[str, bytes], omit: Collection[str] = ()) -> Record:
     """The record a row holds; its values were checked when written, so they are restored unchecked. Vector
     fields named in ``omit`` are left out (their bytes were not read)."""
-    return _restore(record_id, json.loads(doc), vectors, omit)
+    return _restore(record_id, parse_stored_json(doc), vectors, omit)
 
 
 def decode_hit(record_id: str, doc: str, vectors: Mapping[str, bytes], omit: Collection[str], field: str
                ) -> tuple[Record, str | None]:
     """``decode_record``, and the ``source_field`` of vector field ``field`` (which ``omit`` may leave out)."""
-    values: dict[str, Any] = json.loads(doc)
+    values: dict[str, Any] = parse_stored_json(doc)
     provenance = values.get(META_KEY, {}).get(field, {}).get("vector", {})
     return _restore(record_id, values, vectors, omit), provenance.get("source_field")
 
@@ -148,7 +149,7 @@ def decode_batch(ids: list[str], docs: list[str], blobs: Mapping[str, list[bytes
     table, one entry per row), or None when they cannot be one (``RecordBatch.from_records``): every row
     with the same fields, no explicit types or metadata, each vector field in every row with the same
     provenance (content hashes aside, all set or all None)."""
-    rows = [json.loads(doc) for doc in docs]
+    rows = [parse_stored_json(doc) for doc in docs]
     first = rows[0]
     first_meta = first.get(META_KEY, {})
     vector_names = [name for name, values in blobs.items() if values[0] is not None]

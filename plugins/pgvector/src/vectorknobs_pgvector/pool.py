@@ -7,13 +7,15 @@ search is a single round trip.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
 
+from vectorknobs_pgvector.failures import is_connection_failure
 from vectorknobs_pgvector.rows import decode_halfvec, decode_vector, encode_halfvec, encode_vector
 
 EXTENSION_SCHEMA = (
@@ -78,40 +80,39 @@ async def apply_settings(conn: Any, wanted: Mapping[str, str]) -> None:
 
 
 class ReadLane:
-    """One pooled connection kept checked out for reads, used by one read at a time.
+    """A connection of the store's own, beside the pool, for reads, used by one read at a time.
 
     Taking a connection from asyncpg's pool and giving it back costs more client time than a k=10 index search
-    takes on the server (each release runs in a shielded task of its own). A read that finds the lane free
-    uses its connection directly; one that finds it busy takes a pooled connection as usual. A lane connection
-    whose read fails or is cancelled goes back to the pool (which resets it, or discards it if it is broken),
-    and the next read checks out another.
+    takes on the server (each release runs in a shielded task of its own, and every call on a pooled
+    connection goes through a proxy). A read that finds the lane free uses its connection directly; one that
+    finds it busy takes a pooled connection as usual. A lane connection whose read is cancelled or loses the
+    server is closed, and the next read opens another.
     """
 
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Any, connect: Callable[[], Awaitable[Any]]) -> None:
         self._pool = pool
+        self._connect = connect
         self._conn: Any = None
         self._busy = False
         self._closed = False
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[Any]:
-        if self._busy:
-            async with self._pool.acquire() as conn:
-                yield conn
+        if self._busy or self._closed:
+            async with self._pool.acquire() as pooled:
+                yield pooled
             return
         self._busy = True
         try:
-            if self._conn is not None and not is_open(self._conn):
-                self._conn = None  # asyncpg put it back into the pool itself when it closed
-            if self._conn is None:
-                self._conn = await self._pool.acquire()
+            if self._conn is None or self._conn.is_closed():
+                self._conn = await self._connect()
             conn = self._conn
             try:
                 yield conn
-            except BaseException:
-                self._conn = None
-                if is_open(conn):
-                    await self._pool.release(conn)
+            except BaseException as err:
+                if not isinstance(err, asyncpg.PostgresError) or is_connection_failure(err):
+                    self._conn = None  # mid-query (cancelled), or broken: never used again
+                    conn.terminate()
                 raise
         finally:
             self._busy = False
@@ -119,13 +120,14 @@ class ReadLane:
                 await self.close()
 
     async def close(self) -> None:
-        """Give the connection back (before the pool closes, which waits for every connection to return); a
-        read still using it gives it back when it is done."""
+        """Close the connection (a read still using it closes it when it is done)."""
         self._closed = True
         if self._conn is not None and not self._busy:
             conn, self._conn = self._conn, None
-            if is_open(conn):
-                await self._pool.release(conn)
+            try:
+                await asyncio.wait_for(conn.close(), timeout=10)
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                conn.terminate()
 
 
 def is_open(conn: Any) -> bool:

@@ -1,8 +1,9 @@
 """Records as table rows and back: ``id``, ``_body`` (lossless JSON), ``_doc`` (jsonb for filters), vectors.
 
 ``_body`` is a ``json`` column (kept verbatim, so floats, big ints and ``\\u0000`` survive) holding
-``{field: Field.to_dict()}`` for every field, or ``{field: [value]}`` for a plain str, int, float, bool or
-None of its inferred type without metadata (the common case, in half the bytes); a vector field's entry has
+``{field: Field.to_dict()}`` for every field, or ``{field: value}`` for a plain str, int, float, bool or
+None of its inferred type without metadata (the common case, in a third of the bytes; rows written by earlier
+versions hold ``[value]`` there, and read back the same); a vector field's entry has
 its dimensions, provenance and metadata but not its values, which live in the field's own ``vector(d)`` /
 ``halfvec(d)`` column.
 """
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from vectorknobs.batch import RecordBatch
-from vectorknobs.codec import encode
+from vectorknobs.codec import encode, parse_stored_json
 from vectorknobs.fields import PLAIN_TYPES, PROVENANCE, Field, FloatArray, VectorField
 from vectorknobs.record import Record
 
@@ -90,7 +91,7 @@ def row_of(record: Record, vector_columns: Sequence[str]) -> tuple[Any, ...]:
             if f.metadata or type(value) not in _PLAIN:
                 body[name] = f.to_dict()
             elif f.type is PLAIN_TYPES[type(value)]:
-                body[name] = [value]
+                body[name] = value
             else:
                 body[name] = {"type": f.type.value, "value": value}
             doc[name] = project(value)
@@ -153,7 +154,7 @@ def _column_json(key: str, values: Sequence[Any]) -> tuple[list[str], list[str]]
             bodies.append(f"{key}:{_to_json(Field.restore('', value).to_dict())}")
             docs.append(f"{key}:{_to_json(project(value))}")
             continue
-        bodies.append(f"{key}:[{text}]")
+        bodies.append(f"{key}:{text}")
         docs.append(f"{key}:{doc}")
     return bodies, docs
 
@@ -169,9 +170,10 @@ def hit_of(record_id: str, body: str, vectors: Mapping[str, FloatArray | None], 
     """``record_of``, and the ``source_field`` of vector field ``field`` (which ``vectors`` may leave out)."""
     fields: dict[str, Field] = {}
     source = None
-    for name, entry in json.loads(body).items():
-        if entry.__class__ is list:  # [value]: a plain value of its inferred type
-            fields[name] = Field.restore(name, entry[0])
+    for name, entry in parse_stored_json(body).items():
+        cls = entry.__class__
+        if cls is not dict:  # a plain value of its inferred type: bare, or [value] in rows of earlier versions
+            fields[name] = Field.restore(name, entry[0] if cls is list else entry)
             continue
         if entry.get("type") == "vector":
             if name == field:

@@ -142,16 +142,32 @@ class PgvectorStore(VectorStore):
         }
         if settings["statement_timeout"]:
             session["statement_timeout"] = settings["statement_timeout"]
+        # the read lane is one of max_pool_size connections; a pool of one has no lane (writes need it)
+        lane = settings["max_pool_size"] > 1
+        pooled = settings["max_pool_size"] - lane
+        init = initializer(session)
+
+        async def connect_lane() -> Any:
+            with translated("connect", self.where):
+                conn = await asyncpg.connect(timeout=settings["connect_timeout"], connection_class=Connection,
+                                             server_settings=session, **self._connect_kwargs)
+            try:
+                await init(conn)
+            except BaseException:
+                conn.terminate()
+                raise
+            return conn
+
         try:
             with translated("connect", self.where):
                 self._pool = await asyncpg.create_pool(
-                    min_size=settings["min_pool_size"],
-                    max_size=settings["max_pool_size"],
-                    timeout=settings["connect_timeout"], init=initializer(session), reset=keep_session,
+                    min_size=min(settings["min_pool_size"], pooled),
+                    max_size=pooled,
+                    timeout=settings["connect_timeout"], init=init, reset=keep_session,
                     connection_class=Connection, server_settings=session, **self._connect_kwargs,
                 )
-            if settings["max_pool_size"] > 1:  # the lane keeps one connection; writes need another
-                self._lane = ReadLane(self._pool)
+            if lane:
+                self._lane = ReadLane(self._pool, connect_lane)
             await self._ensure_table()
         except BaseException:
             await self._close()
