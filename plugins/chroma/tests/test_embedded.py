@@ -91,21 +91,36 @@ async def test_readers_never_see_half_a_batch(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("exact_limit", [1000, 0], ids=["exact", "hnsw"])
-async def test_a_batch_search_answers_like_single_searches(any_config: str, exact_limit: int) -> None:
+@pytest.mark.parametrize("include_vectors", [True, False], ids=["vectors", "no-vectors"])
+async def test_a_batch_search_answers_like_single_searches(any_config: str, exact_limit: int,
+                                                           include_vectors: bool) -> None:
     """vector_search_batch over HNSW (one Chroma query, one fetch for every hit) and over the exact path
-    gives each row what vector_search gives it: ids, scores and whole records, with and without a filter,
-    also for a filter so narrow that HNSW comes back short."""
+    gives each row what vector_search gives it: ids, scores, source texts and records (whole, or without their
+    vectors, which then come from the query alone, also for records whose home entry is another collection's),
+    with and without a filter, also for a filter so narrow that HNSW comes back short."""
     rng = np.random.default_rng(12)
     matrix = rng.normal(size=(300, 8)).astype(np.float32)
-    records = [vk.Record({"text": f"t{i}", "group": i % 50, "meta": {"i": i}, "embedding": vk.VectorField(v)},
-                         id=f"r{i:03d}") for i, v in enumerate(matrix)]
+    records = [vk.Record({"text": f"t{i}", "group": i % 50, "meta": {"i": i},
+                          "embedding": vk.VectorField(v, source_field="text")}, id=f"r{i:03d}")
+               for i, v in enumerate(matrix)]
+    for record in records[::3]:  # their home entry is in the "a_first" collection: guests in "embedding"'s
+        record["a_first"] = vk.VectorField([1.0, float(record["group"])])
     queries = rng.normal(size=(12, 8)).astype(np.float32)
     async with vk.connect(with_options(any_config, exact_limit=exact_limit)) as store:
         await store.bulk_create(records)
+        whole = {r.key: r for r in records}
         for where in (None, {"group": {"$in": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}}, {"group": 7}):
-            batch = await store.vector_search_batch(queries, k=8, filter=where)
+            batch = await store.vector_search_batch(queries, k=8, filter=where, include_vectors=include_vectors)
             for row, results in zip(queries, batch, strict=True):
-                single = await store.vector_search(row, k=8, filter=where)
-                assert [(r.id, r.score) for r in results] == [(r.id, r.score) for r in single], where
+                single = await store.vector_search(row, k=8, filter=where, include_vectors=include_vectors)
+                assert [(r.id, r.score, r.source_text) for r in results] == [
+                    (r.id, r.score, r.source_text) for r in single], where
                 assert [r.record for r in results] == [r.record for r in single]
                 assert len(results) == (6 if where == {"group": 7} else 8)
+                for result in results:
+                    expected = whole[result.id]
+                    if not include_vectors:
+                        expected = vk.Record({n: f for n, f in expected.fields.items()
+                                              if f.type is not vk.FieldType.VECTOR}, id=result.id)
+                    assert result.record == expected
+                    assert result.source_text == expected["text"]

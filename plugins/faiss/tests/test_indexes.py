@@ -285,6 +285,10 @@ async def test_a_batch_answers_each_query_as_its_own_search(store_dir: Path, con
             assert [[(h.id, h.score) for h in hits] for hits in together] == [
                 [(h.id, h.score) for h in hits] for hits in alone]
             assert all(len(hits) == 6 for hits in together)
+            bare = await store.vector_search_batch(queries, k=6, filter=where, include_vectors=False)
+            assert [[(h.id, h.score, h.source_text) for h in hits] for hits in bare] == [
+                [(h.id, h.score, h.source_text) for h in hits] for hits in together]
+            assert all(h.record.fields.keys() == {"text", "group", "rare", "n"} for hits in bare for h in hits)
         copies = await store.vector_search_batch(vectors[:3], k=4)
         assert [sorted(h.id for h in hits) for hits in copies] == [
             sorted([f"r{i}", *(f"r{2700 + 3 * i + j}" for j in range(3))]) for i in range(3)]

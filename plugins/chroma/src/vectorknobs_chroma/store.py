@@ -15,9 +15,9 @@ filter translation.
 **Exact results.** Chroma's HNSW is approximate. A search over at most ``exact_limit`` vectors (a
 collection that small, or the records a filter lets through) reads those vectors and scores them with
 ``vectorknobs.metrics.exact_scores``, like the reference store. A larger one asks HNSW for the k nearest
-and rescores them exactly from the returned vectors; if HNSW returns fewer than k while more records
-match, the matches are scored exactly. Chroma's distances are never reported: ``l2`` is squared, ``ip``
-is ``1 - dot``; scores always come from the stored vectors. The size of each vector collection is taken
+and scores them from Chroma's own distances (``distances.py``: ``l2`` is squared, ``ip`` is ``1 - dot``),
+float32 arithmetic on the stored vectors; if HNSW returns fewer than k while more records match, the
+matches are scored exactly. Embeddings are read only when the results want the records' vectors. The size of each vector collection is taken
 from this store's own writes and re-read from Chroma at most once a second, to decide which path a
 search takes without a request per search.
 
