@@ -17,9 +17,9 @@ collection that small, or the records a filter lets through) reads those vectors
 ``vectorknobs.metrics.exact_scores``, like the reference store. A larger one asks HNSW for the k nearest
 and scores them from Chroma's own distances (``distances.py``: ``l2`` is squared, ``ip`` is ``1 - dot``),
 float32 arithmetic on the stored vectors; if HNSW returns fewer than k while more records match, the
-matches are scored exactly. Embeddings are read only when the results want the records' vectors. The size of each vector collection is taken
-from this store's own writes and re-read from Chroma at most once a second, to decide which path a
-search takes without a request per search.
+matches are scored exactly. Embeddings are read only when the results want the records' vectors. The size
+of each vector collection is taken from this store's own writes and re-read from Chroma at most once a
+second, to decide which path a search takes without a request per search.
 
 **Writes.** Chroma has no transactions: a batch is checked against what is stored (duplicates, missing
 ids) under this store's write lock before anything is written, then written collection by collection,
