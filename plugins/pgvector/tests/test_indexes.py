@@ -234,3 +234,28 @@ async def test_index_searches_report_the_exact_scores(table_url: str, records: R
                  "euclidean": 1 / (1 + np.linalg.norm(v - query))}[metric]
         assert hit.score == pytest.approx(exact, rel=1e-5, abs=1e-6)
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean", "dot_product"])
+async def test_index_searches_order_equal_scores_by_id(table_url: str, records: Records, metric: str) -> None:
+    """Copies of one vector score the same through an index; they come back in id order (written in reverse,
+    so pgvector's own order need not be theirs), and a zero vector scores 0 under cosine."""
+    data = records(300, 8)
+    target = data[7].fields["embedding"].value
+    copies = [vk.Record({"text": f"copy {i}", "embedding": vk.VectorField(target)}, id=f"copy{i}")
+              for i in reversed(range(5))]
+    zero = vk.Record({"embedding": vk.VectorField(np.zeros(8, dtype=np.float32))}, id="zero")
+    async with vk.connect(with_options(table_url, index="none", metric=metric)) as store:
+        await store.bulk_create([*data, *copies, zero])
+        await store.create_index("embedding", "hnsw")
+        with store.search_options(ef_search=400):
+            hits = await store.vector_search(target, k=20, include_vectors=False)
+            far = await store.vector_search(-target, k=400, metric=metric)
+    tied = sorted(["r7", *(f"copy{i}" for i in range(5))])
+    ids = [h.id for h in hits]
+    first = ids.index(tied[0])  # dot_product: longer vectors may rank before them; the tied ones stay together
+    assert ids[first:first + 6] == tied
+    assert len({h.score for h in hits[first:first + 6]}) == 1
+    if metric == "cosine":
+        assert next(h.score for h in far if h.id == "zero") == 0.0
+    assert [h.score for h in far] == sorted((h.score for h in far), reverse=True)

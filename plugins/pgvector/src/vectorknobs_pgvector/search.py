@@ -12,6 +12,7 @@ repeated exactly.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,6 +69,8 @@ def by_distance(rows: Sequence[Any], metric: DistanceMetric) -> list[tuple[Any, 
         scored = [(row, -row["_d"]) for row in rows]
     else:
         scored = [(row, 1.0 / (1.0 + row["_d"])) for row in rows]
+    if all(better[1] > worse[1] for better, worse in itertools.pairwise(scored)):
+        return scored  # pgvector's order, without ties: nothing to sort
     return sorted(scored, key=lambda pair: (-pair[1], pair[0]["id"]))
 
 
