@@ -1,4 +1,6 @@
-"""``benchmarks plot``: one PNG per result JSON, plus ``summary.png`` of every run's store/raw ratios.
+"""``benchmarks plot``: one PNG per result JSON, plus ``summary.png`` of the store/raw ratios of the newest run
+of each kind (store, index, raw baseline, data set, what the store was given to insert, with or without
+searches).
 
 Needs matplotlib (``pip install -r benchmarks/requirements.txt``); nothing else in the project does.
 """
@@ -10,7 +12,7 @@ from typing import Any
 
 from benchmarks.report import RESULTS, label, load
 
-STORE_COLOR, RAW_COLOR, TARGET_COLOR = "#1f77b4", "#ff7f0e", "#d62728"
+STORE_COLOR, RAW_COLOR, TARGET_COLOR, NEUTRAL_COLOR = "#1f77b4", "#ff7f0e", "#d62728", "#9e9e9e"
 
 
 def _pyplot() -> Any:
@@ -34,9 +36,22 @@ def render_all(paths: list[Path] | None = None, out_dir: Path | None = None) -> 
     if len(results) > 1 or not paths:
         summary = (out_dir or (results[0][0].parent if results else RESULTS)) / "summary.png"
         if results:
-            render_summary([r for _, r in results], summary)
+            render_summary(newest_of_each_kind([r for _, r in results]), summary)
             written.append(summary)
     return written
+
+
+def newest_of_each_kind(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The newest result of each kind of run, in the order of the kinds' first results: what stands now."""
+    newest: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for result in results:
+        store, raw = result["store"], result["raw"]
+        kind = (store["url"].split(":", 1)[0], str(store.get("settings", {}).get("index")), raw["name"],
+                raw.get("describe", {}).get("fields"), result["dataset"]["name"], result["dataset"]["n"],
+                result["workload"].get("store_input", "records"), "single" in store)
+        if kind not in newest or result["created"] > newest[kind]["created"]:
+            newest[kind] = result
+    return list(newest.values())
 
 
 def _bars(ax: Any, groups: list[str], store: list[float], raw: list[float], unit: str, title: str) -> None:
@@ -75,7 +90,7 @@ def render_one(result: dict[str, Any], target: Path) -> None:
         ax.set_yscale("log")
 
     ax = axes[0][2]
-    lat_phases = [p for p in phases if p != "batch"]
+    lat_phases = [p for p in phases if p in ("single", "filtered")]  # one query at a time
     if lat_phases:
         groups = [f"{p} {q}" for p in lat_phases for q in ("p50", "p95", "p99")]
         _bars(ax, groups, [store[p]["latency"][f"{q}_ms"] for p in lat_phases for q in ("p50", "p95", "p99")],
@@ -118,23 +133,35 @@ RATIO_KEYS = (
     ("single_qps", "single qps", 0.9),
     ("batch_qps", "batch qps", 0.9),
     ("filtered_qps", "filtered qps", 0.9),
+    ("concurrent_qps", "concurrent qps", 0.9),
 )
 
 
 def _ratio_panel(ax: Any, result: dict[str, Any], ratios: dict[str, Any]) -> None:
-    stated = {t["ratio"]: t["threshold"] for t in result.get("targets", []) if t.get("ratio")}  # a baseline's own
-    keys = [(k, name, stated.get(k, t)) for k, name, t in RATIO_KEYS if ratios.get(k) is not None]
-    values = [ratios[k] for k, _, _ in keys]
-    colors = [STORE_COLOR if v >= t else TARGET_COLOR for v, (_, _, t) in zip(values, keys, strict=True)]
-    bars = ax.barh([name for _, name, _ in keys], values, color=colors)
+    """The ratios with their targets: the issue's defaults, or only those a baseline states for its store
+    (also a latency ratio, where lower is better); a ratio without a target is grey."""
+    stated = {t["ratio"]: (t["threshold"], t["op"]) for t in result.get("targets", []) if t.get("ratio")}
+    targets = stated or {k: (t, ">=") for k, _, t in RATIO_KEYS}
+    names = {k: name for k, name, _ in RATIO_KEYS}
+    keys = [k for k in [*names, *stated] if ratios.get(k) is not None]
+    keys = list(dict.fromkeys(keys))
+    values = [ratios[k] for k in keys]
+    colors = [NEUTRAL_COLOR if k not in targets else STORE_COLOR if _met(v, *targets[k]) else TARGET_COLOR
+              for k, v in zip(keys, values, strict=True)]
+    bars = ax.barh([names.get(k, k.replace("_", " ")) for k in keys], values, color=colors)
     ax.bar_label(bars, fmt="{:.2f}", fontsize=8, padding=2)
-    for i, (_, _, threshold) in enumerate(keys):
-        ax.plot([threshold, threshold], [i - 0.4, i + 0.4], color="black", linewidth=1.5)
+    for i, k in enumerate(keys):
+        if k in targets:
+            ax.plot([targets[k][0]] * 2, [i - 0.4, i + 0.4], color="black", linewidth=1.5)
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
-    ax.set_xlabel("store / raw throughput (black tick = target)")
-    ax.set_title("ratios vs targets (red = below target)", fontsize=10)
+    ax.set_xlabel("store / raw (black tick = target; latency: lower is better)")
+    ax.set_title("ratios vs targets (red = target missed, grey = no target)", fontsize=10)
     ax.invert_yaxis()
     ax.set_xlim(0, max([1.2, *values]) * 1.15)
+
+
+def _met(value: float, threshold: float, op: str) -> bool:
+    return value >= threshold if op == ">=" else value <= threshold
 
 
 SUMMARY_TOP = 2.0  # the summary's ratio axis ends here; bars above are clipped and marked ↑

@@ -283,12 +283,14 @@ class Database:
     def hit_rows(self, rids: Sequence[int], with_vectors: bool) -> HitRows:
         """The rows of ``rids`` read in one query, with their vectors if ``with_vectors``; decoded on demand."""
         columns = list(self.columns.values()) if with_vectors else []
+        omit = frozenset() if with_vectors else frozenset(self.columns)
+        if not rids:
+            return HitRows(self.path, [], [], omit)
         if len(rids) <= _MARKS:
             found = self._fetch(f"WHERE r.rid IN ({','.join('?' * len(rids))})", tuple(rids), columns)
         else:
             found = self._fetch(f"WHERE r.rid IN {_IN_LIST}", (json.dumps(list(rids)),), columns)
-        return HitRows(self.path, [c.name for c in columns], found, frozenset() if with_vectors else frozenset(
-            self.columns))
+        return HitRows(self.path, [c.name for c in columns], found, omit)
 
     def search(self, query: Query) -> list[Record]:
         params = Params()

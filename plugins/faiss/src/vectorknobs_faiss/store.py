@@ -332,9 +332,9 @@ class FaissStore(VectorStore):
     def _index_search(self, index: FieldIndex, column: VectorColumn, vectors: FloatArray, k: int,
                       metric: DistanceMetric, allowed: Labels | None, params: SearchParams, keep: bool
                       ) -> list[list[Hit] | None]:
-        """Each query's (row of ``vectors``) k best by the index, rescored exactly; None for a query the
-        index found fewer than k of the matches for. One faiss search and one read of the candidates serve
-        every query; a query whose order the candidates leave open is searched again on its own."""
+        """Each query's (row of ``vectors``) k best by the index (scored as ``ranking`` says); None for a query
+        the index found fewer than k of the matches for. One faiss search and one read of the hits serve every
+        query; a query whose order the candidates leave open is searched again on its own."""
         ef_search = params.ef_search or self.settings["ef_search"]
         nprobe = params.nprobe or self.settings["nprobe"] or auto_nprobe(index.spec.nlist)
         available = index.size if allowed is None else len(allowed)
