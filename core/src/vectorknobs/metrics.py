@@ -16,7 +16,7 @@ A zero vector has cosine similarity 0 with everything (a zero *query* vector is 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +24,7 @@ import numpy.typing as npt
 from vectorknobs.errors import QueryError, VectorValueError
 
 F64 = npt.NDArray[np.float64]
+Number = TypeVar("Number", float, F64)
 
 
 class DistanceMetric(StrEnum):
@@ -49,15 +50,8 @@ class DistanceMetric(StrEnum):
             return -distance
         return 1.0 / (1.0 + distance)
 
-    def distance_of(self, score: float) -> float:
-        """``score_to_distance`` of one score."""
-        if self is DistanceMetric.COSINE:
-            return 1.0 - score
-        if self is DistanceMetric.DOT_PRODUCT:
-            return -score
-        return 1.0 / score - 1.0
-
-    def score_to_distance(self, score: F64) -> F64:
+    def score_to_distance(self, score: Number) -> Number:
+        """The distance of a score, or of each score of an array."""
         if self is DistanceMetric.COSINE:
             return 1.0 - score
         if self is DistanceMetric.DOT_PRODUCT:

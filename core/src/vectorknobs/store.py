@@ -638,9 +638,9 @@ class VectorStore(ABC):
             keys = [(k.path, k.descending) for k in query.order]
             hits = [by_id[r.id] for r in sort_records([h.record for h in hits], keys)]
         hits = hits[query.skip:]
-        field, distance_of = part.field, metric.distance_of
-        if part.mode is VectorMode.HYBRID:
-            distance_of = _hybrid_distance
+        field = part.field
+        distance_of: Callable[[float], float] = (
+            _hybrid_distance if part.mode is VectorMode.HYBRID else metric.score_to_distance)
         texts = SourceTexts() if part.include_source else None
         keep_vectors = part.include_vectors
         mode = {"metric": metric.value, "mode": part.mode.value}

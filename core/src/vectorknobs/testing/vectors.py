@@ -251,6 +251,22 @@ class VectorSearchTests(ConformanceBase):
             with pytest.raises(vk.QueryError, match="include_vectors"):
                 await store.vector_search(queries[0], include_vectors="no")  # type: ignore[arg-type]
 
+    async def test_each_search_gets_its_own_k(self, store_config: ConfigLike) -> None:
+        """Searches one after another with different k (growing, shrinking, with and without vectors) each return
+        their own k best.
+
+        Troubleshooting: a store that reuses a prepared statement or cached plan must not reuse its limit.
+        """
+        records, vectors = vector_dataset(n=120)
+        query = query_vectors()[0]
+        async with vk.connect(store_config) as store:
+            await store.bulk_create(records)
+            oracle = oracle_scores(vectors, query, store.metric)
+            for k in (2, 40, 7, 100, 1, 60):
+                for include_vectors in (True, False):
+                    found = await store.vector_search(query, k=k, include_vectors=include_vectors)
+                    assert_ranked_like(found, oracle, ranked(oracle, k), f"k={k}")
+
     async def test_k_larger_than_the_number_of_records(self, store_config: ConfigLike) -> None:
         """k above the number of records with the vector field returns all of them, ranked; k = the store's
         max_k is accepted."""

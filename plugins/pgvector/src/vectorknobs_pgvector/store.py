@@ -109,9 +109,9 @@ class PgvectorStore(VectorStore):
         self._columns: dict[str, tuple[VectorType, int]] = {}
         self._names: set[str] = set()
         self._indexes: dict[tuple[str, DistanceMetric], VectorIndex] = {}
-        #: SQL of unfiltered vector searches by (field, metric, include_vectors, through the index); cleared
-        #: whenever the columns or indexes change
-        self._search_sql: dict[tuple[str, DistanceMetric, bool, bool], tuple[str, str, Params, str, int]] = {}
+        #: SQL and bound values (but the query vector) of unfiltered vector searches, by (field, k, metric,
+        #: include_vectors, through the index); cleared whenever the columns or indexes change
+        self._search_sql: dict[tuple[str, int, DistanceMetric, bool, bool], tuple[str, str, Params, str, int]] = {}
         self._unchecked: dict[str, int] = {}  # vectors written per field since its last size check
         self._counted: dict[str, int] = {}  # vectors per field at its last size check
         self._table_ready = False
@@ -473,7 +473,7 @@ class PgvectorStore(VectorStore):
         assert vector is not None
         field, k, keep = part.field, part.k, part.include_vectors
         rescored = index is None or index.half  # pgvector's distances are rounded: score the rows again
-        shape = (field, metric, keep, index is not None)
+        shape = (field, k, metric, keep, index is not None)
         cached = self._search_sql.get(shape) if query.where is None else None
         if cached is None:
             cached = self._search_statement(query, metric, index, keep)
