@@ -112,3 +112,31 @@ async def test_a_pool_of_one_connection_has_no_lane_and_serves_reads_and_writes_
 def parse_table(url: str) -> str:
     params = parse_config(url).params
     return f'"{params.get("schema", "public")}"."{params["table"]}"'
+
+
+async def test_closing_the_store_while_a_read_waits_on_the_lane(
+    table_url: str, records: Records, raw_connect: RawConnect
+) -> None:
+    """close() does not wait for a read in flight on the lane: the read ends as it would have (here, with its
+    result once the server lets it through), then the lane's connection closes."""
+    url, application = named(table_url, min_pool_size=1, max_pool_size=3)
+    admin = await raw_connect(table_url)
+    data = records(30, 8)
+    store = await vk.connect(url)
+    await store.bulk_create(data)
+    blocker = await raw_connect(table_url)
+    transaction = blocker.transaction()
+    await transaction.start()
+    await blocker.execute(f"LOCK TABLE {parse_table(url)} IN ACCESS EXCLUSIVE MODE")
+    reading = asyncio.ensure_future(store.vector_search(data[3]["embedding"], k=2))
+    await asyncio.sleep(0.3)
+    await asyncio.wait_for(store.close(), timeout=15)
+    assert not reading.done()
+    await transaction.rollback()
+    found = await asyncio.wait_for(reading, timeout=15)
+    assert found[0].id == "r3"
+    for _ in range(100):
+        if not await backends(admin, application):
+            break
+        await asyncio.sleep(0.05)
+    assert await backends(admin, application) == []

@@ -75,16 +75,16 @@ def kth(scores: F64, k: int) -> F64:
     return -np.partition(-scores, k - 1, axis=-1)[..., k - 1]
 
 
-def ties_beyond(scores: F64, k: int, noise: F64, exact_order: bool) -> Mask:
-    """Per row: could candidates after these (in faiss' order) still tie with, or beat, the k-th best?"""
-    last, kth_best = scores[:, -1], kth(scores, k)
+def ties_beyond(scores: F64, kth_best: F64, noise: F64, exact_order: bool) -> Mask:
+    """Per row: could candidates after these (in faiss' order) still tie with, or beat, the k-th best score?"""
+    last = scores[:, -1]
     beyond = last >= kth_best - noise
     return beyond if exact_order else beyond & (last <= kth_best + noise)
 
 
-def best_group(labels: Labels, scores: F64, k: int) -> tuple[Labels, F64]:
-    """The k best labels and every label tied with the k-th, with their scores."""
-    group = scores >= kth(scores, k)
+def best_group(labels: Labels, scores: F64, kth_best: float) -> tuple[Labels, F64]:
+    """The labels scoring at least the k-th best score (the k best, and every label tied with the k-th)."""
+    group = scores >= kth_best
     return labels[group], scores[group]
 
 

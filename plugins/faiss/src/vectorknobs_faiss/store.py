@@ -56,7 +56,7 @@ from vectorknobs_faiss.database import FILE_NAME, Changes, Database, VectorColum
 from vectorknobs_faiss.indexes import FieldIndex, Labels, use_one_thread
 from vectorknobs_faiss.options import OPTIONS, IndexSpec, auto_nprobe, plan, still_fits
 from vectorknobs_faiss.params import SearchParams
-from vectorknobs_faiss.ranking import best_group, faiss_scores, pair_scores, ties_beyond, top_hits
+from vectorknobs_faiss.ranking import best_group, faiss_scores, kth, pair_scores, ties_beyond, top_hits
 from vectorknobs_faiss.rwlock import RWLock
 
 logger = logging.getLogger("vectorknobs_faiss")
@@ -305,7 +305,7 @@ class FaissStore(VectorStore):
 
     def _exact_hits(self, column: VectorColumn, labels: Labels, scores: np.ndarray, k: int, keep: bool) -> list[Hit]:
         """The k best of ``labels`` by their exact ``scores``, ties by id."""
-        group, group_scores = best_group(labels, scores, k)
+        group, group_scores = best_group(labels, scores, float(kth(scores, k)))
         rows = self._db.hit_rows(group.tolist(), keep)
         return top_hits(rows, group.tolist(), group_scores.tolist(), k, column.name)
 
@@ -356,8 +356,9 @@ class FaissStore(VectorStore):
             rids, matrix = self._db.vectors(scan.column, np.unique(labels[labels >= 0]))
             scores, noise = pair_scores(rids, matrix, labels, queries, scan.metric)
         short = (scores > -np.inf).sum(axis=1) < want
-        open_order = ties_beyond(scores, k, noise, scan.index.spec.quantizer == "none") & (want < scan.available)
-        groups = {int(i): best_group(labels[i], scores[i], k) for i in np.flatnonzero(~short & ~open_order)}
+        kth_best = kth(scores, k)
+        open_order = ties_beyond(scores, kth_best, noise, scan.index.spec.quantizer == "none") & (want < scan.available)
+        groups = {int(i): best_group(labels[i], scores[i], kth_best[i]) for i in np.flatnonzero(~short & ~open_order)}
         rows = self._db.hit_rows(sorted({int(rid) for group, _ in groups.values() for rid in group}), scan.keep)
         ranked: list[list[Hit] | None] = []
         for i, query in enumerate(queries):
