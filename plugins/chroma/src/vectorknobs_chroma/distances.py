@@ -20,5 +20,5 @@ def scores(distances: Sequence[float], metric: DistanceMetric, query: npt.NDArra
         found = 1.0 - d
     else:
         wide = query.astype(np.float64)
-        found = np.clip((1.0 - d) / np.sqrt(np.dot(wide, wide)), -1.0, 1.0)
+        found = np.minimum(np.maximum((1.0 - d) / np.sqrt(np.dot(wide, wide)), -1.0), 1.0)
     return [float(score) for score in found]

@@ -51,6 +51,8 @@ class FieldIndex:
         self.dead: Labels = np.empty(0, dtype=np.int64)
         self.dirty = False
         self._dead_selector: tuple[Any, ...] | None = None
+        #: search parameters of unfiltered searches by (ef_search, nprobe); they hold the dead labels' selector
+        self._unfiltered: dict[tuple[int, int], Any] = {}
 
     @classmethod
     def build(cls, spec: IndexSpec, n: int, train: FloatArray | None, batches: Iterable[tuple[Labels, FloatArray]]
@@ -93,6 +95,7 @@ class FieldIndex:
         if self.spec.kind == "hnsw":
             self.dead = np.union1d(self.dead, labels)
             self._dead_selector = None
+            self._unfiltered.clear()
         else:
             self.index.remove_ids(faiss.IDSelectorBatch(labels))
         self.dirty = True
@@ -128,12 +131,17 @@ class FieldIndex:
                 self._dead_selector = (faiss.IDSelectorNot(inner[0]), *inner)
             keep = self._dead_selector
         selector = keep[0] if keep else None
-        if self.spec.kind == "hnsw":
-            params = faiss.SearchParametersHNSW(efSearch=max(ef_search, k), sel=selector)
-        elif self.spec.kind == "ivf":
-            params = faiss.SearchParametersIVF(nprobe=min(nprobe, self.spec.nlist), sel=selector)
-        else:
-            params = faiss.SearchParameters(sel=selector)
+        depth = (max(ef_search, k), min(nprobe, self.spec.nlist))
+        params = self._unfiltered.get(depth) if allowed is None else None
+        if params is None:
+            if self.spec.kind == "hnsw":
+                params = faiss.SearchParametersHNSW(efSearch=depth[0], sel=selector)
+            elif self.spec.kind == "ivf":
+                params = faiss.SearchParametersIVF(nprobe=depth[1], sel=selector)
+            else:
+                params = faiss.SearchParameters(sel=selector)
+            if allowed is None:  # the same for every unfiltered search until the dead labels change
+                self._unfiltered[depth] = params
         distances, labels = self.index.search(prepare(queries, self.spec.metric), k, params=params)
         return distances, labels
 
