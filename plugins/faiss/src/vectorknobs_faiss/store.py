@@ -287,7 +287,8 @@ class FaissStore(VectorStore):
             column = self._db.columns.get(part.field)
             if column is None:
                 return [[] for _ in queries]
-            vectors = np.vstack([q.vector.vector for q in queries])  # type: ignore[misc]  # set by the core
+            vectors = (part.vector[None, :] if len(queries) == 1  # type: ignore[index]  # set by the core
+                       else np.vstack([q.vector.vector for q in queries]))  # type: ignore[misc]
             index = self._indexes.get(part.field)
             allowed = None if where is None else self._matching(where, column)
             small = allowed is not None and len(allowed) <= self.settings["exact_limit"]
