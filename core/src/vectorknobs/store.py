@@ -247,7 +247,7 @@ class VectorStore(ABC):
         include_vectors: bool = True,
     ) -> list[VectorSearchResult]:
         """The k records nearest ``query_vector`` among those matching ``filter``. ``include_vectors=False``
-        leaves the vector fields out of the results' records: less to read, as fast as the raw client."""
+        leaves the vector fields out of the results' records (less for the store to read and decode)."""
         base = Query(where=_as_filter(filter))
         return await self.search(base.similar_to(query_vector, vector_field, k, metric, include_source,
                                                  include_vectors))
@@ -587,8 +587,7 @@ class VectorStore(ABC):
         part = query.vector
         assert part.vector is not None
         self._check_query_dimensions(query, part.vector.shape[0])
-        if metric is DistanceMetric.COSINE and not part.vector.any():
-            raise VectorValueError(_ZERO_COSINE)
+        _check_cosine_queries(part.vector, metric)
         if part.mode is VectorMode.HYBRID:
             hits = await self._hybrid_search(query, metric)
         else:
@@ -684,12 +683,10 @@ async def _notify_listeners(store: VectorStore, mode: WriteMode, written: Callab
         ) from first
 
 
-_ZERO_COSINE = "a zero query vector has no cosine similarity; use another metric"
-
-
 def _check_cosine_queries(vectors: npt.NDArray[np.float32], metric: DistanceMetric) -> None:
-    if metric is DistanceMetric.COSINE and not vectors.any(axis=1).all():
-        raise VectorValueError(_ZERO_COSINE)
+    """A zero query vector (one, or a row of a matrix) has no cosine similarity."""
+    if metric is DistanceMetric.COSINE and not vectors.any(axis=-1).all():
+        raise VectorValueError("a zero query vector has no cosine similarity; use another metric")
 
 
 def _as_batch(records: list[Record]) -> RecordBatch | list[Record]:

@@ -109,15 +109,15 @@ def _row(record_id: str, names: list[str], values: dict[str, Any], meta: dict[st
     return Row(record_id, names, doc, bool(unsafe) or "\\u0000" in doc, vectors)
 
 
-def decode_record(record_id: str, doc: str, vectors: Mapping[str, bytes], omit: Collection[str] = ()) -> Record:
-    """The record a row holds; its values were checked when written, so they are restored unchecked. Vector
-    fields named in ``omit`` are left out (their bytes were not read)."""
-    return _restore(record_id, parse_stored_json(doc), vectors, omit)
+def decode_record(record_id: str, doc: str, vectors: Mapping[str, bytes]) -> Record:
+    """The record a row holds; its values were checked when written, so they are restored unchecked."""
+    return _restore(record_id, parse_stored_json(doc), vectors, ())
 
 
 def decode_hit(record_id: str, doc: str, vectors: Mapping[str, bytes], omit: Collection[str], field: str
                ) -> tuple[Record, str | None]:
-    """``decode_record``, and the ``source_field`` of vector field ``field`` (which ``omit`` may leave out)."""
+    """``decode_record``, leaving out the vector fields named in ``omit`` (their bytes were not read), and the
+    ``source_field`` of vector field ``field``."""
     values: dict[str, Any] = parse_stored_json(doc)
     provenance = values.get(META_KEY, {}).get(field, {}).get("vector", {})
     return _restore(record_id, values, vectors, omit), provenance.get("source_field")

@@ -3,8 +3,8 @@
 Where faiss computes each distance in float32 from the stored vector itself (HNSW and IVF without a
 quantizer), its distances are the scores, to float32 precision. Elsewhere (quantized codes, and flat
 indexes, whose batches go through BLAS) every (query, candidate) pair is scored again in float64 from the
-stored vector, with the formulas of ``vectorknobs.metrics.exact_scores``. Either way a whole batch of queries
-is scored in one numpy pass, and only the records that make the results are read and decoded.
+stored vector, with ``vectorknobs.metrics.exact_scores``. Either way one read of the stored vectors serves a
+whole batch of queries, and only the records that make the results are read and decoded.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from vectorknobs import Hit
 from vectorknobs.fields import FloatArray
-from vectorknobs.metrics import F64, DistanceMetric
+from vectorknobs.metrics import F64, DistanceMetric, exact_scores
 
 from vectorknobs_faiss.database import HitRows
 from vectorknobs_faiss.indexes import Labels
@@ -42,31 +42,23 @@ def faiss_scores(distances: npt.NDArray[np.float32], labels: Labels, metric: Dis
 
 def pair_scores(rids: Labels, matrix: FloatArray, labels: Labels, queries: FloatArray, metric: DistanceMetric
                 ) -> tuple[F64, F64]:
-    """Exact scores of each query (row of ``queries``) against its candidates (its row of ``labels``), from
-    the stored vectors (``matrix``, rows of the sorted ``rids``), and how far each query's float32 order may
-    stray from them; -inf for a label faiss padded (-1) or that is not stored."""
+    """Exact scores (``exact_scores``, the reference store's) of each query (row of ``queries``) against its
+    candidates (its row of ``labels``), from the stored vectors (``matrix``, rows of the sorted ``rids``), and
+    how far each query's float32 order may stray from them; -inf for a label faiss padded (-1) or that is not
+    stored."""
     at = np.minimum(np.searchsorted(rids, labels), max(len(rids) - 1, 0))
     found = (labels >= 0) & (rids[at] == labels) if len(rids) else np.zeros(labels.shape, dtype=bool)
     if not found.any():
         return np.full(labels.shape, -np.inf), np.zeros(len(labels))
     vectors = matrix.astype(np.float64)
-    rows = vectors[at]  # (queries, candidates, dims)
-    q = queries.astype(np.float64)
-    if metric is DistanceMetric.EUCLIDEAN:
-        diff = rows - q[:, None, :]
-        scores = metric.distance_to_score(np.sqrt(np.einsum("qcd,qcd->qc", diff, diff)))
-    else:
-        scores = np.einsum("qcd,qd->qc", rows, q)
-    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))[at]
-    if metric is DistanceMetric.COSINE:
-        norms = norms * np.sqrt(np.einsum("qd,qd->q", q, q))[:, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cosines = np.where(norms > 0, scores / np.where(norms > 0, norms, 1.0), 0.0)
-            scores = np.minimum(np.maximum(cosines, -1.0), 1.0)
+    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))
+    scores = np.vstack([exact_scores(vectors[row], query, metric, norms[row])
+                        for row, query in zip(at, queries, strict=True)])
     scores[~found] = -np.inf
-    scale = np.ones(len(q))
+    scale = np.ones(len(queries))
     if metric is DistanceMetric.DOT_PRODUCT:
-        scale = np.sqrt(np.einsum("qd,qd->q", q, q)) * np.max(np.where(found, norms, 0.0), axis=1)
+        wide = queries.astype(np.float64)
+        scale = np.sqrt(np.einsum("qd,qd->q", wide, wide)) * np.max(np.where(found, norms[at], 0.0), axis=1)
     return scores, TOLERANCE * (scale + np.max(np.where(found, np.abs(scores), 0.0), axis=1))
 
 
