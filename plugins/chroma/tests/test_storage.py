@@ -4,6 +4,7 @@ metadata after an update, batches split at Chroma's limits, one process per embe
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import textwrap
@@ -17,7 +18,8 @@ import pytest
 import vectorknobs as vk
 from chromadb.config import Settings
 from vectorknobs.testing import with_options
-from vectorknobs_chroma.layout import EXTRAS, GUEST, KIND
+from vectorknobs.testing.batches import as_records, batch_columns
+from vectorknobs_chroma.layout import EXTRAS, GUEST, KIND, encode_batch, encode_columns
 
 pytestmark = pytest.mark.asyncio
 METRICS = [m.value for m in vk.DistanceMetric]
@@ -156,6 +158,36 @@ async def test_updates_leave_no_stale_metadata(tmp_path: Path) -> None:
     assert not {k for k in keys if "gone" in k or "meta" in k}
     assert f"{KIND}kept" in keys
     assert GUEST not in keys  # its home moved from a_vec back to embedding
+
+
+@pytest.mark.parametrize("unit_vectors", [True, False], ids=["cosine", "as-written"])
+@pytest.mark.parametrize("hashes", [True, False], ids=["content-hashes", "no-hashes"])
+@pytest.mark.parametrize("kinds", ["every-kind", "plain"])
+def test_a_batch_is_encoded_as_its_records_are(unit_vectors: bool, hashes: bool, kinds: str) -> None:
+    """The column path (``RecordBatch`` writes) gives every row the entries the record path gives it: the
+    same metadata (filters see the same keys), extras, codes and embeddings. Rows of plain values share one
+    extras text, made once."""
+    ids, columns, matrix = batch_columns()
+    if kinds == "plain":
+        columns = {name: columns[name] for name in ("text", "price", "flag")}
+    vectors = {
+        "embedding": vk.VectorColumn(matrix, source_field="text", model_name="m",
+                                     content_hashes=[f"h{i}" for i in ids] if hashes else None),
+        "a_first": vk.VectorColumn(matrix[:, :2] * 3, model_version="2"),
+    }
+    batch = vk.RecordBatch({**columns, **vectors}, ids=ids)
+    by_columns = encode_columns(batch, unit_vectors)
+    by_records = encode_batch(as_records(ids, columns, vectors), unit_vectors)
+    for got, want in zip(by_columns, by_records, strict=True):
+        assert (got.id, got.home, got.dims, got.names) == (want.id, want.home, want.dims, want.names)
+        assert got.entries.keys() == want.entries.keys()
+        for field, (embedding, metadata) in want.entries.items():
+            mine = got.entries[field][1]
+            assert mine is not None
+            assert metadata is not None
+            assert json.loads(mine.pop(EXTRAS, "null")) == json.loads(metadata.pop(EXTRAS, "null"))  # key order aside
+            assert mine == metadata
+            assert got.entries[field][0].tobytes() == embedding.tobytes()
 
 
 async def test_strings_chroma_cannot_store_are_refused_before_anything_is_written(any_config: str) -> None:

@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from vectorknobs import Field, InvalidRecordError, Record, VectorField
+from vectorknobs import Field, InvalidRecordError, Record, RecordBatch, VectorField
 from vectorknobs.codec import parse_stored_json
 from vectorknobs.fields import FloatArray, infer_type
 from vectorknobs.filters import normalize
@@ -94,22 +94,59 @@ class Encoded:
 def encode_batch(records: list[Record], unit_vectors: bool) -> list[Encoded]:
     """Encode records; ``unit_vectors``: the store's vector collections hold unit vectors (cosine)."""
     parts = [_split(record) for record in records]
-    stored: list[dict[str, tuple[FloatArray, str | None]]] = [
-        {name: (vector, None) for name, vector in vectors.items()} for _, _, vectors in parts
-    ]
-    if unit_vectors:
-        rows: dict[str, list[int]] = {}
-        for n, (_, _, vectors) in enumerate(parts):
-            for name in vectors:
-                rows.setdefault(name, []).append(n)
-        for name, members in rows.items():
-            units, codes = to_unit(np.stack([parts[n][2][name] for n in members]))
-            for j, n in enumerate(members):
-                stored[n][name] = (units[j], codes[j])
+    stored: list[dict[str, tuple[FloatArray, str | None]]] = [{} for _ in records]
+    rows: dict[str, list[int]] = {}
+    for n, (_, _, vectors) in enumerate(parts):
+        for name in vectors:
+            rows.setdefault(name, []).append(n)
+    for name, members in rows.items():
+        matrix, codes = _stored(np.stack([parts[n][2][name] for n in members]), unit_vectors)
+        for j, n in enumerate(members):
+            stored[n][name] = (matrix[j], codes[j])
     return [
-        _entries(record, flat, extras, vectors)
+        _entries(record.key, frozenset(record.fields), flat, _dumps(extras) if extras else None, vectors)
         for record, (flat, extras, _), vectors in zip(records, parts, stored, strict=True)
     ]
+
+
+def encode_columns(batch: RecordBatch, unit_vectors: bool) -> list[Encoded]:
+    """``encode_batch`` of a batch's rows, straight from its columns: their values are plain, of their
+    inferred types, without field metadata, and each vector column has one provenance (content hashes
+    aside), so the vector fields' canonical forms are made once."""
+    assert batch.ids is not None
+    names = frozenset(batch.names())
+    scalars = list(batch.columns.items())
+    vectors = list(batch.vectors.items())
+    stored = {name: _stored(column.matrix, unit_vectors) for name, column in vectors}
+    hashed = any(column.content_hashes is not None for _, column in vectors)
+    models = {name: column.field(name, 0).to_dict(with_value=False) for name, column in vectors}
+    shared = _dumps(models) if models else None  # the extras of a row whose values are all plain
+    out = []
+    for row, record_id in enumerate(batch.ids):
+        _check_text(record_id, "the record id")
+        flat: dict[str, Any] = {}
+        extras: dict[str, Any] = {}
+        for name, values in scalars:
+            value = values[row]
+            _flatten(flat, name, value)
+            if value.__class__ not in _PLAIN:
+                extras[name] = Field.restore(name, value).to_dict()
+            elif value.__class__ is str:
+                _check_text(value, name)
+        if hashed:
+            extras.update((name, column.field(name, row).to_dict(with_value=False)) for name, column in vectors)
+        text = _dumps({**models, **extras}) if extras else shared
+        entry = {name: (matrix[row], codes[row]) for name, (matrix, codes) in stored.items()}
+        out.append(_entries(record_id, names, flat, text, entry))
+    return out
+
+
+def _stored(matrix: FloatArray, unit_vectors: bool) -> tuple[FloatArray, list[str | None]]:
+    """The rows as Chroma stores them, with their cosine codes (``None`` each: stored as written)."""
+    if not unit_vectors:
+        return matrix, [None] * len(matrix)
+    units, codes = to_unit(matrix)
+    return units, list(codes)
 
 
 def _split(record: Record) -> tuple[dict[str, Any], dict[str, Any], dict[str, FloatArray]]:
@@ -131,19 +168,23 @@ def _split(record: Record) -> tuple[dict[str, Any], dict[str, Any], dict[str, Fl
     return flat, extras, vectors
 
 
-def _entries(
-    record: Record, flat: dict[str, Any], extras: dict[str, Any], vectors: dict[str, tuple[FloatArray, str | None]]
-) -> Encoded:
+def _entries(record_id: str, names: frozenset[str], flat: dict[str, Any], extras: str | None,
+             vectors: dict[str, tuple[FloatArray, str | None]]) -> Encoded:
+    """The entries of a record: its ``flat`` metadata, its ``extras`` (their JSON text) and its stored
+    vectors with their codes."""
     home = min(vectors) if vectors else None
     entries: dict[str | None, tuple[FloatArray, dict[str, Any] | None]] = {}
     for name, (embedding, code) in vectors.items():
-        metadata = {**flat, EXTRAS: _dumps(extras)} if name == home else {**flat, GUEST: True, HOME: home}
+        metadata = {**flat, EXTRAS: extras} if name == home else {**flat, GUEST: True, HOME: home}
         if code is not None:
             metadata[CODE] = code
         entries[name] = (embedding, metadata)
     if home is None:
-        entries[None] = (NO_VECTOR, {**flat, EXTRAS: _dumps(extras)} if extras else flat or None)
-    return Encoded(record.key, home, entries, {n: len(v) for n, (v, _) in vectors.items()}, frozenset(record.fields))
+        entries[None] = (NO_VECTOR, {**flat, EXTRAS: extras} if extras else flat or None)
+    return Encoded(record_id, home, entries, {n: len(v) for n, (v, _) in vectors.items()}, names)
+
+
+_PLAIN = frozenset((str, float, bool))  # given back by their metadata key (ints are stored as floats)
 
 
 def _plain(field: Field) -> bool:
@@ -151,7 +192,7 @@ def _plain(field: Field) -> bool:
     value = field.value
     if type(field) is not Field or field.metadata or field.type is not infer_type(value):
         return False
-    return isinstance(value, (str, float, bool))  # ints are stored as floats (see chroma_number)
+    return isinstance(value, (str, float, bool))
 
 
 def _flatten(out: dict[str, Any], path: str, value: Any) -> None:

@@ -47,6 +47,7 @@ from vectorknobs import (
     Option,
     Query,
     Record,
+    RecordBatch,
     Schema,
     StoreConfig,
     VectorQuery,
@@ -66,6 +67,7 @@ from vectorknobs_chroma.layout import (
     Encoded,
     Home,
     encode_batch,
+    encode_columns,
     entry_vectors,
     is_home,
     parse_home,
@@ -222,8 +224,15 @@ class ChromaStore(VectorStore):
 
     # -- writes -------------------------------------------------------------------------------------
     async def _write(self, records: list[Record], mode: WriteMode) -> None:
+        await self._write_encoded(len(records), lambda unit: encode_batch(records, unit), mode)
+
+    async def _write_batch(self, batch: RecordBatch, mode: WriteMode) -> None:
+        await self._write_encoded(len(batch), lambda unit: encode_columns(batch, unit), mode)
+
+    async def _write_encoded(self, size: int, encode: Callable[[bool], list[Encoded]], mode: WriteMode) -> None:
+        """Write ``size`` records as ``encode(unit_vectors)`` gives their entries (encoded in a thread when many)."""
         cosine = self.metric is DistanceMetric.COSINE
-        encoded = await _maybe_in_thread(len(records), lambda: encode_batch(records, cosine))
+        encoded = await _maybe_in_thread(size, lambda: encode(cosine))
         await self._exclusive(self._write_locked(encoded, mode))
 
     async def _exclusive(self, work: Coroutine[Any, Any, T]) -> T:
