@@ -11,7 +11,7 @@ import pytest
 import vectorknobs as vk
 from vectorknobs.filters import parse_filter
 from vectorknobs.testing import oracle_scores, with_options
-from vectorknobs_chroma.where import translate
+from vectorknobs_chroma.where import Signatures, translate
 
 VECTOR_FIELDS = {"embedding"}
 
@@ -46,11 +46,12 @@ TRANSLATIONS: list[tuple[dict[str, Any], bool]] = [
 
 @pytest.mark.parametrize(("where", "exact"), TRANSLATIONS, ids=repr)
 def test_what_chroma_answers_exactly(where: dict[str, Any], exact: bool) -> None:
-    assert translate(parse_filter(where), VECTOR_FIELDS).exact is exact
+    assert translate(parse_filter(where), VECTOR_FIELDS, Signatures()).exact is exact
 
 
 def test_top_level_id_conditions_become_chroma_ids() -> None:
-    t = translate(parse_filter({"id": {"$in": ["a", "b", 3]}, "$and": [{"id": "b"}, {"price": 1}]}), VECTOR_FIELDS)
+    where = parse_filter({"id": {"$in": ["a", "b", 3]}, "$and": [{"id": "b"}, {"price": 1}]})
+    t = translate(where, VECTOR_FIELDS, Signatures())
     assert (t.ids, t.exact) == (frozenset({"b"}), True)
 
 
@@ -184,8 +185,8 @@ async def test_a_filter_checked_in_python_still_returns_k(any_config: str, exact
 @pytest.mark.parametrize("value", ["y", 3, True, datetime(2024, 1, 1, tzinfo=UTC)])
 def test_negated_contains_is_checked_in_python_not_sent_as_not_contains(value: Any) -> None:
     """A busy chromadb 1.5.9 server answered ``$not_contains`` without the records it had just written."""
-    found = translate(parse_filter({"$not": {"tags": {"$contains": value}}}), ["embedding"])
+    found = translate(parse_filter({"$not": {"tags": {"$contains": value}}}), ["embedding"], Signatures())
     assert (found.where, found.exact) == (None, False)
-    both = translate(parse_filter({"$and": [{"n": 1}, {"$not": {"tags": {"$contains": value}}}]}), [])
+    both = translate(parse_filter({"$and": [{"n": 1}, {"$not": {"tags": {"$contains": value}}}]}), [], Signatures())
     assert "not_contains" not in str(both.where)
     assert not both.exact

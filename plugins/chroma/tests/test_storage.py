@@ -19,7 +19,7 @@ import vectorknobs as vk
 from chromadb.config import Settings
 from vectorknobs.testing import with_options
 from vectorknobs.testing.batches import as_records, batch_columns
-from vectorknobs_chroma.layout import EXTRAS, GUEST, KIND, encode_batch, encode_columns
+from vectorknobs_chroma.layout import EXTRAS, GUEST, KIND, SIGNATURE, encode_batch, encode_columns
 
 pytestmark = pytest.mark.asyncio
 METRICS = [m.value for m in vk.DistanceMetric]
@@ -118,8 +118,10 @@ async def test_a_single_vector_record_is_one_entry_and_guests_hold_the_rest(tmp_
         "vectorknobs",
         "vectorknobs.embedding.vectors",
         "vectorknobs.fields",
+        "vectorknobs.kinds",
         "vectorknobs.title.vectors",
     ]
+    assert contents["vectorknobs.kinds"]["ids"] == ["text:s"]
     assert contents["vectorknobs"]["ids"] == ["none"]
     assert sorted(contents["vectorknobs.embedding.vectors"]["ids"]) == ["one", "two"]
     assert all(EXTRAS in m for m in contents["vectorknobs.embedding.vectors"]["metadatas"])
@@ -156,14 +158,78 @@ async def test_updates_leave_no_stale_metadata(tmp_path: Path) -> None:
         client.close()
     keys = set(entry["metadatas"][0])
     assert not {k for k in keys if "gone" in k or "meta" in k}
-    assert f"{KIND}kept" in keys
+    assert entry["metadatas"][0][SIGNATURE] == "kept:n"
     assert GUEST not in keys  # its home moved from a_vec back to embedding
+
+
+async def test_kinds_are_one_signature_key_and_tags_for_nested_values(tmp_path: Path) -> None:
+    """A record's top-level kinds make one ``~s`` key (each key is a row Chroma writes and reads back), values
+    nested in dicts keep a ``~k:`` tag each, and every signature is registered in the kinds collection."""
+    async with vk.connect(f"chroma://{tmp_path}/db") as store:
+        await store.bulk_create([
+            vk.Record({"text": "a", "n": 1, "none": None, "meta": {"deep": True, "x": None},
+                       "embedding": vk.VectorField([1.0, 0.0])}, id="a"),
+            vk.Record({"only": [1, 2]}, id="b"),
+            vk.Record({"embedding": vk.VectorField([0.0, 1.0])}, id="c"),
+        ])
+    client = raw_client(f"{tmp_path}/db")
+    try:
+        homes = client.get_collection("vectorknobs.embedding.vectors").get(include=["metadatas"])
+        plain = client.get_collection("vectorknobs").get(include=["metadatas"])
+        registered = client.get_collection("vectorknobs.kinds").get()["ids"]
+    finally:
+        client.close()
+    a = dict(zip(homes["ids"], homes["metadatas"], strict=True))["a"]
+    assert a[SIGNATURE] == "meta:x,n:n,text:s"
+    assert {key for key in a if key.startswith(KIND)} == {f"{KIND}meta.deep"}
+    assert SIGNATURE not in (dict(zip(homes["ids"], homes["metadatas"], strict=True))["c"] or {})
+    assert plain["metadatas"][0][SIGNATURE] == "only:x"
+    assert sorted(registered) == ["meta:x,n:n,text:s", "only:x"]
+
+
+async def test_a_kind_filter_sees_signatures_another_store_registered(any_config: str) -> None:
+    """Two stores on one collection (two clients of a server, or two stores on a directory in one process):
+    records the other one writes after this one opened, with signatures this one has never seen, are found by
+    ``exists`` / ``None`` / complement filters, in searches, counts and vector searches."""
+    async with vk.connect(any_config) as first:
+        await first.create(vk.Record({"text": "x", "embedding": vk.VectorField([1.0, 0.0])}, id="old"))
+        async with vk.connect(any_config) as second:  # it knows the fields and signatures written so far
+            assert await second.count({"label": {"$exists": True}}) == 0
+            await first.bulk_create([
+                vk.Record({"label": "new", "embedding": vk.VectorField([0.0, 1.0])}, id="new"),
+                vk.Record({"label": 3, "text": "y"}, id="number"),
+            ])
+            assert await second.count({"label": {"$exists": True}}) == 2
+            assert [r.id for r in await second.search({"filter": {"text": None}})] == ["new"]
+            assert [r.id for r in await second.search({"filter": {"$not": {"label": {"$gt": 1}}}})] == ["new", "old"]
+            hits = await second.vector_search([0.0, 1.0], k=5, filter={"label": {"$exists": True}})
+            assert [h.id for h in hits] == ["new"]
+
+
+async def test_a_store_written_in_the_earlier_layout_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    """Collections written before signatures (per-field kind tags) would answer kind filters wrongly: opening
+    them is a typed error that says what to do; an empty collection of that time is simply taken over."""
+    async with vk.connect(f"chroma://{tmp_path}/db") as store:
+        await store.create(vk.Record({"text": "a"}, id="a"))
+    async with vk.connect(f"chroma://{tmp_path}/db?collection=empty"):
+        pass
+    client = raw_client(f"{tmp_path}/db")
+    try:
+        for name in ("vectorknobs.fields", "empty.fields"):
+            client.get_collection(name).modify(metadata={"made_by": "an earlier version"})
+    finally:
+        client.close()
+    with pytest.raises(vk.CorruptStoreError, match=r"earlier development version.*write its records again"):
+        await vk.connect(f"chroma://{tmp_path}/db")
+    async with vk.connect(f"chroma://{tmp_path}/db?collection=empty") as empty:
+        await empty.create(vk.Record({"text": "b"}, id="b"))
+        assert await empty.count({"text": {"$exists": True}}) == 1
 
 
 @pytest.mark.parametrize("unit_vectors", [True, False], ids=["cosine", "as-written"])
 @pytest.mark.parametrize("hashes", [True, False], ids=["content-hashes", "no-hashes"])
 @pytest.mark.parametrize("kinds", ["every-kind", "plain"])
-def test_a_batch_is_encoded_as_its_records_are(unit_vectors: bool, hashes: bool, kinds: str) -> None:
+async def test_a_batch_is_encoded_as_its_records_are(unit_vectors: bool, hashes: bool, kinds: str) -> None:
     """The column path (``RecordBatch`` writes) gives every row the entries the record path gives it: the
     same metadata (filters see the same keys), extras, codes and embeddings. Rows of plain values share one
     extras text, made once."""

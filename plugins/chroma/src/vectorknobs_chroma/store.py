@@ -9,8 +9,9 @@ without vectors live in ``<base>``. One of a record's entries is its *home* (its
 by name) and holds what rebuilds the record exactly; the others are *guests*. Every entry carries the
 record's flattened metadata, so a filtered search on any vector field is a single Chroma query, and a
 record with one vector field (the common case) is exactly one Chroma entry, written in one call. The
-field names and dimensions live in ``<base>.fields``. ``layout.py`` has the encoding, ``where.py`` the
-filter translation.
+field names and dimensions live in ``<base>.fields`` (with the layout version in its metadata), the record
+signatures written so far (the kinds of their fields, for ``exists`` and ``None`` filters) in
+``<base>.kinds``. ``layout.py`` has the encoding, ``where.py`` the filter translation.
 
 **Exact results.** Chroma's HNSW is approximate. A search over at most ``exact_limit`` vectors (a
 collection that small, or the records a filter lets through) reads those vectors and scores them with
@@ -42,6 +43,7 @@ import numpy.typing as npt
 from vectorknobs import (
     Capabilities,
     ConfigError,
+    CorruptStoreError,
     DistanceMetric,
     Hit,
     Option,
@@ -74,7 +76,7 @@ from vectorknobs_chroma.layout import (
 )
 from vectorknobs_chroma.options import METRIC_KEY, OPTIONS, hnsw_configuration, parse_collection
 from vectorknobs_chroma.rwlock import RWLock
-from vectorknobs_chroma.where import Translation, and_where, translate
+from vectorknobs_chroma.where import Signatures, Translation, and_where, translate
 
 T = TypeVar("T")
 HTTP_SCHEME = "chroma+http"
@@ -83,7 +85,8 @@ DEFAULT_PORT = 8000
 SIZE_TTL = 1.0
 #: batches at least this big are encoded and decoded in a worker thread
 THREAD_RECORDS = 256
-_PLAIN = {"hnsw": {"space": "l2"}}  # the records and fields collections: placeholder embeddings only
+_PLAIN = {"hnsw": {"space": "l2"}}  # the records, fields and kinds collections: placeholder embeddings only
+LAYOUT_KEY, LAYOUT = "vectorknobs_layout", 2  # in the fields collection's metadata (layout.py)
 _NOT_GUEST = {GUEST: {"$ne": True}}
 
 
@@ -123,6 +126,8 @@ class ChromaStore(VectorStore):
         self._chroma: Chroma | None = None
         self._records: Collection | None = None
         self._fields: Collection | None = None
+        self._kinds: Collection | None = None
+        self._signatures = Signatures()
         self._vectors: dict[str, Collection] = {}
         self._dims: dict[str, int] = {}
         self._names: set[str] = set()
@@ -159,8 +164,18 @@ class ChromaStore(VectorStore):
         chroma = self._chroma
         assert chroma is not None
         self._records = await chroma.collection(self.base, _PLAIN)
-        self._fields = await chroma.collection(f"{self.base}.fields", _PLAIN)
+        self._fields = await chroma.collection(f"{self.base}.fields", _PLAIN, {LAYOUT_KEY: LAYOUT})
         known = await self._fields.get(include=["metadatas"])
+        if self._fields.metadata.get(LAYOUT_KEY) != LAYOUT:
+            if known.ids:
+                raise CorruptStoreError(
+                    f"collection {self.base!r} of {self.config.redacted()} was written by an earlier development "
+                    f"version of vectorknobs-chroma (metadata layout {self._fields.metadata.get(LAYOUT_KEY, 1)}); "
+                    f"this version reads layout {LAYOUT}: write its records again into a new collection"
+                )
+            await chroma.call(f"configure {self._fields.name}", self._fields.raw.modify, metadata={LAYOUT_KEY: LAYOUT})
+        self._kinds = await chroma.collection(f"{self.base}.kinds", _PLAIN)
+        await self._load_signatures()
         self._names = set(known.ids)
         self._dims = {
             name: int(meta["dims"])
@@ -197,6 +212,11 @@ class ChromaStore(VectorStore):
             await asyncio.gather(*self._writes, return_exceptions=True)
         if self._chroma is not None:
             await self._chroma.close()
+
+    async def _load_signatures(self) -> None:
+        """Add the signatures registered since this store last looked (they are never unregistered)."""
+        assert self._kinds is not None
+        self._signatures.add((await self._kinds.get()).ids)
 
     async def _load_schema(self) -> Schema:
         return Schema(fields=set(self._names), vectors=dict(self._dims))
@@ -268,6 +288,12 @@ class ChromaStore(VectorStore):
             raise self.duplicate_ids(taken)
         if mode is WriteMode.UPDATE and (missing := [i for i in ids if i not in stored]):
             raise self.missing_ids(missing)
+        signatures = {e.signature for e in encoded if e.signature is not None} - self._signatures.known
+        if signatures:  # registered before the entries that have them: a filter on kinds finds every entry
+            assert self._kinds is not None
+            await self._kinds.write(sorted(signatures), [NO_VECTOR] * len(signatures), [None] * len(signatures),
+                                    replace=True)
+            self._signatures.add(signatures)
         names = set().union(*(e.names for e in encoded)) - self._names
         if names:
             await fields.write(
@@ -341,7 +367,7 @@ class ChromaStore(VectorStore):
         chroma = self._chroma
         assert chroma is not None
         prefix = f"{self.base}."
-        ours = {self.base, f"{self.base}.fields", *(c.name for c in self._vectors.values())}
+        ours = {self.base, f"{self.base}.fields", f"{self.base}.kinds", *(c.name for c in self._vectors.values())}
         ours |= {n for n in await chroma.names() if n.startswith(prefix) and n.endswith(".vectors")}
         for name in sorted(ours):
             await chroma.delete(name)
@@ -349,6 +375,7 @@ class ChromaStore(VectorStore):
         self._dims.clear()
         self._names.clear()
         self._sizes.clear()
+        self._signatures = Signatures()
         await self._open_collections()
 
     # -- reads --------------------------------------------------------------------------------------
@@ -430,7 +457,7 @@ class ChromaStore(VectorStore):
 
     async def _search(self, query: Query) -> list[Record]:
         async with self._rw.read():
-            t = self._translate(query.where)
+            t = await self._translate(query.where)
             if t.exact and not query.order:
                 ids = sorted(await self._matching_ids(t))
             else:
@@ -447,7 +474,7 @@ class ChromaStore(VectorStore):
 
     async def _count(self, where: Filter | None) -> int:
         async with self._rw.read():
-            t = self._translate(where)
+            t = await self._translate(where)
             if not t.exact:
                 return len(await self._candidates(t, where))
             if t.where is None and t.ids is None:
@@ -461,7 +488,7 @@ class ChromaStore(VectorStore):
 
     async def _stream(self, where: Filter | None, batch_size: int) -> AsyncIterator[list[Record]]:
         async with self._rw.read():
-            t = self._translate(where)
+            t = await self._translate(where)
             if t.exact:
                 ids = sorted(await self._matching_ids(t))
             else:
@@ -474,8 +501,15 @@ class ChromaStore(VectorStore):
             if batch:  # records deleted or changed since the ids were listed are left out
                 yield batch
 
-    def _translate(self, where: Filter | None) -> Translation:
-        return translate(where, self._dims)
+    async def _translate(self, where: Filter | None) -> Translation:
+        """Chroma's form of ``where``. One that tests the kinds of fields is made against the signatures
+        registered now: another store (a client of the same server, or of the same directory in this process)
+        may have registered more since this one last looked."""
+        t = translate(where, self._dims, self._signatures)
+        if t.kinds_used:
+            await self._load_signatures()
+            t = translate(where, self._dims, self._signatures)
+        return t
 
     async def _matching_ids(self, t: Translation) -> set[str]:
         """Ids of the records an exact translation selects."""
@@ -510,7 +544,7 @@ class ChromaStore(VectorStore):
             if collection is None:
                 return []
             search = _Search(self, collection, part.field, part.vector, part.k, metric, part.include_vectors)
-            t = self._translate(query.where)
+            t = await self._translate(query.where)
             if not t.exact:  # the matches are known only after checking in Python: search among them
                 return await search.among(
                     [r.key for r in await self._candidates(t, query.where) if part.field in r.fields]
@@ -536,7 +570,7 @@ class ChromaStore(VectorStore):
             collection = self._vectors.get(part.field)
             if collection is None:
                 return [[] for _ in queries]
-            t = self._translate(queries[0].where)
+            t = await self._translate(queries[0].where)
             if t.exact and t.ids is None and await self._size(collection) > self.settings["exact_limit"]:
                 keep = part.include_vectors
                 searches = [_Search(self, collection, part.field, q.vector.vector, part.k, metric, keep)  # type: ignore[arg-type]

@@ -4,8 +4,9 @@ a superset (checked afterwards with ``vectorknobs.evaluate.matches``) where they
 Against the metadata layout of ``layout.py``, Chroma answers exactly: ``eq``/``ne``/``in``/``not_in`` on
 strings, numbers, bools and datetimes (numbers stored and compared as floats: Chroma truncates a float
 operand compared with a stored int); ``gt``/``gte``/``lt``/``lte``/``between`` on numbers and
-datetimes; ``contains`` of a number, bool or datetime in a list; ``exists`` and ``None`` (through the kind
-tags); ``like`` without wildcards (equality) or of only ``%`` (any string); ``and``, ``or``, and ``not``
+datetimes; ``contains`` of a number, bool or datetime in a list; ``exists`` and ``None`` (through the
+signatures and kind tags: a top-level field of a kind is ``~s`` in the registered signatures that have it);
+``like`` without wildcards (equality) or of only ``%`` (any string); ``and``, ``or``, and ``not``
 (pushed down to the conditions, each of which has an exact complement: ``ne`` matches what has no value,
 and ``not (price > 3)`` is ``price <= 3 or price is not a number``); the record id through Chroma's ``ids``
 argument when the filter is ``id == x``, ``id in [...]`` (or such a condition and-ed with the rest).
@@ -22,7 +23,7 @@ ever ignored and a vector search still returns k results whenever k records matc
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
@@ -39,10 +40,12 @@ from vectorknobs_chroma.layout import (
     NEVER,
     NUMBER,
     OTHER,
+    SIGNATURE,
     STRING,
     TAGS,
     TIME,
     micros,
+    signature_kinds,
 )
 
 Where: TypeAlias = dict[str, Any]
@@ -66,10 +69,32 @@ class Translation:
     where: Clause
     ids: frozenset[str] | None
     exact: bool
+    kinds_used: bool = False  # ``where`` tests the kinds of top-level fields: it depends on the signatures
 
 
-def translate(f: Filter | None, vector_fields: Collection[str]) -> Translation:
-    """Chroma's form of ``f``; ``vector_fields`` are the store's vector field names."""
+class Signatures:
+    """The signatures registered in a store (``layout.signature``), indexed by field and kind."""
+
+    def __init__(self, texts: Iterable[str] = ()) -> None:
+        self.known: set[str] = set()
+        self._having: dict[tuple[str, str], list[str]] = {}
+        self.add(texts)
+
+    def add(self, texts: Iterable[str]) -> None:
+        for text in texts:
+            if text not in self.known:
+                self.known.add(text)
+                for name, tag in signature_kinds(text).items():
+                    self._having.setdefault((name, tag), []).append(text)
+
+    def having(self, name: str, tags: Sequence[str]) -> list[str]:
+        """The signatures in which field ``name`` has one of the kinds ``tags``."""
+        return sorted(text for tag in tags for text in self._having.get((name, tag), ()))
+
+
+def translate(f: Filter | None, vector_fields: Collection[str], signatures: Signatures) -> Translation:
+    """Chroma's form of ``f``; ``vector_fields`` are the store's vector field names, ``signatures`` those
+    registered (``Translation.kinds_used`` says whether the result depends on them)."""
     if f is None:
         return Translation(None, None, True)
     ids: frozenset[str] | None = None
@@ -80,9 +105,9 @@ def translate(f: Filter | None, vector_fields: Collection[str]) -> Translation:
             rest.append(part)
         else:
             ids = allowed if ids is None else ids & allowed
-    translator = _Translator(frozenset(vector_fields))
+    translator = _Translator(frozenset(vector_fields), signatures)
     where = _all([translator.clause(part, False) for part in rest])
-    return Translation(where, ids, translator.exact)
+    return Translation(where, ids, translator.exact, translator.kinds_used)
 
 
 def and_where(*clauses: Clause) -> Clause:
@@ -115,9 +140,25 @@ def _any(clauses: Sequence[Clause]) -> Clause:
 
 
 class _Translator:
-    def __init__(self, vector_fields: frozenset[str]) -> None:
+    def __init__(self, vector_fields: frozenset[str], signatures: Signatures) -> None:
         self.vector_fields = vector_fields
+        self.signatures = signatures
         self.exact = True
+        self.kinds_used = False
+
+    def kind(self, path: str, tags: Sequence[str], positive: bool) -> Clause:
+        """The entries whose value at ``path`` is of one of the kinds ``tags`` (not ``positive``: is not, or
+        there is none)."""
+        if "." in path:  # a value nested in a dict: tagged in the entry itself
+            key, having = KIND + path, list(tags)
+        else:
+            self.kinds_used = True
+            key, having = SIGNATURE, self.signatures.having(path, tags)
+            if not having:
+                return NOTHING if positive else None
+        if len(having) == 1:
+            return {key: having[0] if positive else {"$ne": having[0]}}
+        return {key: {"$in" if positive else "$nin": having}}
 
     def superset(self, clause: Clause) -> Clause:
         """``clause`` selects more than the condition: candidates must be checked in Python."""
@@ -162,11 +203,11 @@ class _Translator:
             return None if present else NOTHING  # every record has an id
         if len(c.path) == 1 and c.path[0] in self.vector_fields:
             return self.superset(None)
-        return {KIND + ".".join(c.path): {"$in" if present else "$nin": TAGS}}
+        return self.kind(".".join(c.path), TAGS, present)
 
     def equal(self, path: str, value: Any, equal: bool) -> Clause:
         if not _native(value):
-            return self.superset({KIND + path: NUMBER} if equal else None)
+            return self.superset(self.kind(path, [NUMBER], True) if equal else None)
         key, operand = _key(path, value)
         return {key: operand if equal else {"$ne": operand}}
 
@@ -182,7 +223,7 @@ class _Translator:
         if member:
             clauses: list[Clause] = [{key: {"$in": items}} for (key, _), items in groups.items()]
             if wide:
-                clauses.append(self.superset({KIND + path: NUMBER}))
+                clauses.append(self.superset(self.kind(path, [NUMBER], True)))
             return _any(clauses)
         if wide:
             self.superset(None)  # what the wide numbers exclude is decided in Python
@@ -197,10 +238,10 @@ class _Translator:
             bounds = [(op, float(bound)) for op, bound in bounds]
         else:  # strings, wide numbers: the records holding that kind there, checked in Python
             tag = STRING if kind is Kind.STRING else NUMBER
-            return self.superset(None if negate else {KIND + path: tag})
+            return self.superset(None if negate else self.kind(path, [tag], True))
         if not negate:
             return _all([{key: {op: bound}} for op, bound in bounds])
-        return _any([{key: {_COMPLEMENT[op]: bound}} for op, bound in bounds] + [{KIND + path: {"$ne": tag}}])
+        return _any([{key: {_COMPLEMENT[op]: bound}} for op, bound in bounds] + [self.kind(path, [tag], False)])
 
     def contains(self, path: str, value: Any, negate: bool) -> Clause:
         if negate:
@@ -208,14 +249,14 @@ class _Translator:
             # written (http). Checked in Python.
             return self.superset(None)
         if isinstance(value, str):  # a substring of a string (checked in Python), or an item of a list
-            return self.superset({"$or": [{KIND + path: STRING}, {LIST_STR + path: {"$contains": value}}]})
+            return self.superset(_any([self.kind(path, [STRING], True), {LIST_STR + path: {"$contains": value}}]))
         item: Any
         if isinstance(value, bool):
             prefix, item = LIST_BOOL, value
         elif isinstance(value, datetime):
             prefix, item = LIST_DATETIME, micros(value)
         elif not _native(value):
-            return self.superset({KIND + path: OTHER})
+            return self.superset(self.kind(path, [OTHER], True))
         else:
             prefix, item = LIST_NUMBER, float(value)
         return {prefix + path: {"$contains": item}}
@@ -225,8 +266,8 @@ class _Translator:
         if literal is not None:
             return self.equal(path, literal, not negate)
         if pattern and set(pattern) == {"%"}:  # every string
-            return {KIND + path: {"$ne": STRING} if negate else STRING}
-        return self.superset(None if negate else {KIND + path: STRING})
+            return self.kind(path, [STRING], not negate)
+        return self.superset(None if negate else self.kind(path, [STRING], True))
 
 
 def _native(value: Any) -> bool:
