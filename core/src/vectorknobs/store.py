@@ -108,6 +108,9 @@ class VectorStore(ABC):
     #: several such parts concurrently, and builds each part's results as soon as it comes back (a store
     #: that searches in threads overlaps its searching with the results); None: the whole batch in one call
     search_batch_size: ClassVar[int | None] = None
+    #: other clients may add fields to the same data while this store is open (a server): a field this store
+    #: does not know makes it read its schema again (``_load_schema``) before it writes or searches
+    shared_schema: ClassVar[bool] = False
 
     def __init__(self, config: StoreConfig) -> None:
         self.config = config
@@ -204,6 +207,7 @@ class VectorStore(ABC):
         q = _as_query(query)
         if isinstance(q, VectorQuery):
             return await self._run_vector_query(q)
+        await self._know_fields_of(q)
         self._check_query(q)
         return await self._search(q)
 
@@ -359,7 +363,9 @@ class VectorStore(ABC):
 
     @abstractmethod
     async def _load_schema(self) -> Schema:
-        """Field names and vector dimensions of what is stored (called once, at open)."""
+        """Field names and vector dimensions of what is stored: at open and, for a store with
+        ``shared_schema``, again whenever it is about to write a field it does not know or a query names one
+        (another client of the same data may have added it since)."""
 
     @abstractmethod
     async def _write(self, records: list[Record], mode: WriteMode) -> None:
@@ -447,6 +453,7 @@ class VectorStore(ABC):
             # A first write of a field fixes its kind and dimension: check and write such batches one at a
             # time, or concurrent batches could store 3- and 4-dimensional vectors in one field.
             async with self._schema_lock:
+                await self._reload_schema()  # another client may have written these fields first
                 written = await self._prepare_off_loop(written, mode)
                 await self._store(written, mode)
         else:
@@ -572,6 +579,19 @@ class VectorStore(ABC):
                 f"{self.config.scheme}:// cannot filter with {', '.join(sorted(o.value for o in unsupported))}"
             )
 
+    async def _reload_schema(self) -> None:
+        if self.shared_schema:
+            self.schema = await self._load_schema()
+
+    async def _know_fields_of(self, query: Query) -> None:
+        """Read the schema again if ``query`` sorts by or searches a field this store does not know."""
+        if not self.shared_schema:
+            return
+        heads = {key.path.split(".")[0] for key in query.order} - {"id"}
+        if not heads <= self.schema.fields or (
+                isinstance(query, VectorQuery) and query.vector.field not in self.schema.vectors):
+            await self._reload_schema()
+
     def _check_query(self, query: Query) -> None:
         self._check_filter(query.where)
         for key in query.order:
@@ -596,6 +616,7 @@ class VectorStore(ABC):
 
     async def _vector_plan(self, query: VectorQuery) -> tuple[VectorQuery, DistanceMetric]:
         """Check a vector query against this store; embed its text if it has no vector yet."""
+        await self._know_fields_of(query)
         self._check_query(query)
         part = query.vector
         metric = part.metric or self.metric

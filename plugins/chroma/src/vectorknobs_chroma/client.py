@@ -104,6 +104,7 @@ class Chroma:
         max_batch: int,
         write_batch: int,
         release: Callable[[], None] = lambda: None,
+        lock: _SharedLock | None = None,
     ) -> None:
         self.client = client
         self.where = where
@@ -112,6 +113,7 @@ class Chroma:
         self.max_batch = max_batch
         self.write_batch = min(write_batch, max_batch)
         self._release = release
+        self._lock = lock
 
     # -- opening ------------------------------------------------------------------------------------
     @classmethod
@@ -137,9 +139,8 @@ class Chroma:
             client.close()
             lock.release()
 
-        return cls(
-            client, where, in_process=True, timeout=None, max_batch=max_batch, write_batch=write_batch, release=release
-        )
+        return cls(client, where, in_process=True, timeout=None, max_batch=max_batch, write_batch=write_batch,
+                   release=release, lock=lock)
 
     @classmethod
     async def http(
@@ -165,6 +166,12 @@ class Chroma:
                 client = _HTTP_CLIENTS.setdefault(key, client)
             max_batch = await asyncio.wait_for(client.get_max_batch_size(), seconds)
         return cls(client, where, in_process=False, timeout=seconds, max_batch=max_batch, write_batch=write_batch)
+
+    @property
+    def shared(self) -> bool:
+        """May others write this data meanwhile? Other clients of a server may; of a directory, only other
+        stores of this process (``_process_lock`` keeps other processes out)."""
+        return self._lock is None or self._lock.shared()
 
     async def close(self) -> None:
         if self.in_process:
@@ -393,6 +400,11 @@ class _SharedLock:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._held = True
+
+    def shared(self) -> bool:
+        """Do other stores of this process hold the directory too?"""
+        with _LOCKS_GUARD:
+            return _LOCKS.get(self.path, (None, 0))[1] > 1
 
     def release(self) -> None:
         if not self._held:

@@ -101,6 +101,7 @@ class ChromaStore(VectorStore):
         extras={"engine": "Chroma (chromadb)", "index": "hnsw", "exact": "up to exact_limit vectors"},
     )
     options: ClassVar[Mapping[str, Option]] = OPTIONS
+    shared_schema = True  # other clients of a server, or other stores on a directory, add fields too
 
     def __init__(self, config: StoreConfig) -> None:
         super().__init__(config)
@@ -165,9 +166,8 @@ class ChromaStore(VectorStore):
         assert chroma is not None
         self._records = await chroma.collection(self.base, _PLAIN)
         self._fields = await chroma.collection(f"{self.base}.fields", _PLAIN, {LAYOUT_KEY: LAYOUT})
-        known = await self._fields.get(include=["metadatas"])
         if self._fields.metadata.get(LAYOUT_KEY) != LAYOUT:
-            if known.ids:
+            if await self._fields.count():
                 raise CorruptStoreError(
                     f"collection {self.base!r} of {self.config.redacted()} was written by an earlier development "
                     f"version of vectorknobs-chroma (metadata layout {self._fields.metadata.get(LAYOUT_KEY, 1)}); "
@@ -176,18 +176,30 @@ class ChromaStore(VectorStore):
             await chroma.call(f"configure {self._fields.name}", self._fields.raw.modify, metadata={LAYOUT_KEY: LAYOUT})
         self._kinds = await chroma.collection(f"{self.base}.kinds", _PLAIN)
         await self._load_signatures()
-        self._names = set(known.ids)
-        self._dims = {
-            name: int(meta["dims"])
-            for name, meta in zip(known.ids, known.metadatas, strict=True)
-            if meta and meta.get("dims")
-        }
-        for name in self._dims:
-            collection = await chroma.existing(self._vector_name(name))
-            if collection is not None:
-                self._check_collection(name, collection)
-                self._vectors[name] = collection
-                await self._apply_ef_search(collection)
+        await self._load_fields()
+
+    async def _load_fields(self) -> None:
+        """Take in the fields written so far (by this store, or by others since it last looked): their names,
+        and each vector field's dimension and collection."""
+        assert self._chroma is not None
+        assert self._fields is not None
+        known = await self._fields.get(include=["metadatas"])
+        self._names.update(known.ids)
+        for name, meta in zip(known.ids, known.metadatas, strict=True):
+            if meta and meta.get("dims") and name not in self._vectors:
+                collection = await self._chroma.existing(self._vector_name(name))
+                if collection is not None:
+                    self._check_collection(name, collection)
+                    await self._apply_ef_search(collection)
+                    self._vectors[name] = collection
+                    self._dims[name] = int(meta["dims"])
+
+    async def _see_others(self) -> None:
+        """Before a read that spans collections: take in the vector fields others added (a store that shares
+        its data: a client of a server, or one of several stores on a directory in this process)."""
+        assert self._chroma is not None
+        if self._chroma.shared:
+            await self._load_fields()
 
     def _check_collection(self, field: str, collection: Collection) -> None:
         made_for = collection.metadata.get(METRIC_KEY)
@@ -219,6 +231,8 @@ class ChromaStore(VectorStore):
         self._signatures.add((await self._kinds.get()).ids)
 
     async def _load_schema(self) -> Schema:
+        async with self._rw.read():
+            await self._see_others()
         return Schema(fields=set(self._names), vectors=dict(self._dims))
 
     def _vector_name(self, field: str) -> str:
@@ -381,6 +395,7 @@ class ChromaStore(VectorStore):
     # -- reads --------------------------------------------------------------------------------------
     async def _read(self, ids: list[str]) -> list[Record | None]:
         async with self._rw.read():
+            await self._see_others()
             found = await self._fetch(list(dict.fromkeys(ids)))
         out: list[Record | None] = []
         seen: set[str] = set()
@@ -450,6 +465,8 @@ class ChromaStore(VectorStore):
         self, entries: dict[str | None, _ById], wanted: Mapping[str | None, list[str]], include: list[str]
     ) -> None:
         for field, ids in wanted.items():
+            if field is not None and field not in self._vectors:  # a field another store added since
+                await self._see_others()
             collection = self._records if field is None else self._vectors.get(field)
             if collection is not None and ids:
                 fetched = _by_id(await collection.get(ids, include=include if field else ["metadatas"]))
@@ -457,6 +474,7 @@ class ChromaStore(VectorStore):
 
     async def _search(self, query: Query) -> list[Record]:
         async with self._rw.read():
+            await self._see_others()
             t = await self._translate(query.where)
             if t.exact and not query.order:
                 ids = sorted(await self._matching_ids(t))
@@ -474,6 +492,7 @@ class ChromaStore(VectorStore):
 
     async def _count(self, where: Filter | None) -> int:
         async with self._rw.read():
+            await self._see_others()
             t = await self._translate(where)
             if not t.exact:
                 return len(await self._candidates(t, where))
@@ -488,6 +507,7 @@ class ChromaStore(VectorStore):
 
     async def _stream(self, where: Filter | None, batch_size: int) -> AsyncIterator[list[Record]]:
         async with self._rw.read():
+            await self._see_others()
             t = await self._translate(where)
             if t.exact:
                 ids = sorted(await self._matching_ids(t))
@@ -503,10 +523,10 @@ class ChromaStore(VectorStore):
 
     async def _translate(self, where: Filter | None) -> Translation:
         """Chroma's form of ``where``. One that tests the kinds of fields is made against the signatures
-        registered now: another store (a client of the same server, or of the same directory in this process)
-        may have registered more since this one last looked."""
+        registered now: another store sharing the data (``Chroma.shared``) may have registered more since this
+        one last looked."""
         t = translate(where, self._dims, self._signatures)
-        if t.kinds_used:
+        if t.kinds_used and self._chroma is not None and self._chroma.shared:
             await self._load_signatures()
             t = translate(where, self._dims, self._signatures)
         return t

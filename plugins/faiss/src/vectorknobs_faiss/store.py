@@ -453,17 +453,23 @@ class FaissStore(VectorStore):
                 self._rebuilds[name] = asyncio.get_running_loop().create_task(self._rebuild(column))
 
     async def _rebuild(self, column: VectorColumn) -> None:
-        """Build the planned index from a snapshot of the records while the old one serves, then swap."""
+        """Build the planned index from a snapshot of the records while the old one serves, then swap; then
+        plan again, since writes made during the build (which scheduled nothing while it ran) may call for
+        another kind of index."""
+        swapped = False
         try:
             built = await asyncio.to_thread(self._build_index, column)
             async with self._write_lock:
                 if self._closed or self._db.columns.get(column.name) != column:
                     return  # closed or dropped meanwhile
                 await asyncio.to_thread(self._swap, column, built)
+                swapped = True
         except Exception:
             logger.exception("rebuilding the faiss index of field %r in %s failed", column.name, self.path)
         finally:
             self._rebuilds.pop(column.name, None)
+        if swapped:
+            self._schedule_rebuilds()
 
     def _swap(self, column: VectorColumn, built: FieldIndex) -> None:
         self._catch_up(built, column, self._db.labels(column))  # writes made during the build

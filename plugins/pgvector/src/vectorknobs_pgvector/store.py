@@ -87,6 +87,7 @@ class PgvectorStore(VectorStore):
         extras={"engine": "PostgreSQL + pgvector", "indexes": "hnsw, ivfflat (auto by size)", "ingest": "binary COPY"},
     )
     options: ClassVar[dict[str, Option]] = OPTIONS
+    shared_schema = True  # other clients of the database add columns (and indexes) too
 
     def __init__(self, config: StoreConfig) -> None:
         super().__init__(config)
@@ -189,6 +190,7 @@ class PgvectorStore(VectorStore):
             await asyncio.to_thread(release_server, server, self.settings["keep_running"])
 
     async def _load_schema(self) -> Schema:
+        await self._ensure_table()  # the table as it is now: other clients add columns and indexes too
         return Schema(fields=set(self._names), vectors={name: dims for name, (_, dims) in self._columns.items()})
 
     async def _ensure_table(self) -> None:
