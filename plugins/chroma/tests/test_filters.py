@@ -11,7 +11,9 @@ import pytest
 import vectorknobs as vk
 from vectorknobs.filters import parse_filter
 from vectorknobs.testing import oracle_scores, with_options
-from vectorknobs_chroma.where import Signatures, translate
+from vectorknobs_chroma import where as where_module
+from vectorknobs_chroma.layout import KIND, SIGNATURE, TAGS
+from vectorknobs_chroma.where import NOTHING, Signatures, translate
 
 VECTOR_FIELDS = {"embedding"}
 
@@ -53,6 +55,40 @@ def test_top_level_id_conditions_become_chroma_ids() -> None:
     where = parse_filter({"id": {"$in": ["a", "b", 3]}, "$and": [{"id": "b"}, {"price": 1}]})
     t = translate(where, VECTOR_FIELDS, Signatures())
     assert (t.ids, t.exact) == (frozenset({"b"}), True)
+
+
+def test_kind_tests_ask_for_the_registered_signatures_that_have_the_field() -> None:
+    signatures = Signatures(["a:s,b:n", "a:n", "c:x"])
+
+    def where(f: dict[str, Any]) -> Any:
+        t = translate(parse_filter(f), VECTOR_FIELDS, signatures)
+        assert t.exact
+        assert t.kinds_used is ("." not in next(iter(f)))
+        return t.where
+
+    assert where({"a": None}) == {SIGNATURE: {"$nin": ["a:n", "a:s,b:n"]}}
+    assert where({"a": {"$exists": True}}) == {SIGNATURE: {"$in": ["a:n", "a:s,b:n"]}}
+    assert where({"c": {"$exists": True}}) == {SIGNATURE: "c:x"}
+    assert where({"z": {"$exists": True}}) == NOTHING  # no record has it
+    assert where({"z": None}) is None  # every record lacks it
+    assert where({"m.k": None}) == {f"{KIND}m.k": {"$nin": TAGS}}  # nested: tagged in the entry
+
+
+@pytest.mark.asyncio
+async def test_a_kind_test_over_too_many_signatures_is_checked_in_python(
+        any_config: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records with very varied fields make long signature lists; past ``MAX_SIGNATURES`` a kind test selects
+    every record and the store checks them, with the same results."""
+    monkeypatch.setattr(where_module, "MAX_SIGNATURES", 2)
+    records = [vk.Record({"a": 1, f"f{i}": "x", "embedding": vk.VectorField([1.0, float(i)])}, id=f"r{i}")
+               for i in range(4)] + [vk.Record({"b": "y", "embedding": vk.VectorField([0.0, 1.0])}, id="no-a")]
+    assert not translate(parse_filter({"a": None}), VECTOR_FIELDS, Signatures(["a:n,f0:s", "a:n,f1:s", "a:n,f2:s"])
+                         ).exact
+    async with vk.connect(any_config) as store:
+        await store.bulk_create(records)
+        assert await store.count({"a": None}) == 1
+        assert [r.id for r in await store.search({"filter": {"a": {"$exists": True}}})] == ["r0", "r1", "r2", "r3"]
+        assert [h.id for h in await store.vector_search([0.0, 1.0], k=2, filter={"a": None})] == ["no-a"]
 
 
 _PLUS2 = timezone(timedelta(hours=2))

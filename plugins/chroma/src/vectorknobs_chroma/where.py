@@ -56,6 +56,9 @@ Clause: TypeAlias = Where | None
 #: comparing as floats agrees with Python (a stored integer beyond it rounds to a float beyond it)
 EXACT_NUMBER = 2**53
 NOTHING: Where = {NEVER: True}
+#: a kind test over more signatures than this (records with very varied fields) selects every record, and the
+#: store checks each in Python: Chroma binds each item of an ``$in`` list as one SQLite parameter
+MAX_SIGNATURES = 2000
 
 _COMPLEMENT = {"$gt": "$lte", "$gte": "$lt", "$lt": "$gte", "$lte": "$gt"}
 _RANGE = {Operator.GT: "$gt", Operator.GTE: "$gte", Operator.LT: "$lt", Operator.LTE: "$lte"}
@@ -156,6 +159,8 @@ class _Translator:
             key, having = SIGNATURE, self.signatures.having(path, tags)
             if not having:
                 return NOTHING if positive else None
+            if len(having) > MAX_SIGNATURES:  # too long a list for one query: checked in Python
+                return self.superset(None)
         if len(having) == 1:
             return {key: having[0] if positive else {"$ne": having[0]}}
         return {key: {"$in" if positive else "$nin": having}}
