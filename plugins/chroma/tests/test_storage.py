@@ -19,7 +19,7 @@ import vectorknobs as vk
 from chromadb.config import Settings
 from vectorknobs.testing import with_options
 from vectorknobs.testing.batches import as_records, batch_columns
-from vectorknobs_chroma.layout import EXTRAS, GUEST, KIND, SIGNATURE, encode_batch, encode_columns
+from vectorknobs_chroma.layout import CODE, EXTRAS, GUEST, KIND, SIGNATURE, encode_batch, encode_columns
 
 pytestmark = pytest.mark.asyncio
 METRICS = [m.value for m in vk.DistanceMetric]
@@ -125,10 +125,14 @@ async def test_a_single_vector_record_is_one_entry_and_guests_hold_the_rest(tmp_
     assert contents["vectorknobs"]["ids"] == ["none"]
     assert sorted(contents["vectorknobs.embedding.vectors"]["ids"]) == ["one", "two"]
     assert all(EXTRAS in m for m in contents["vectorknobs.embedding.vectors"]["metadatas"])
+    # cosine: a home entry keeps its vector's restore code in its extras (one key less), a guest in a key
+    assert all(CODE not in m and CODE in json.loads(m[EXTRAS]) for m in contents["vectorknobs.embedding.vectors"][
+        "metadatas"])
     guest = contents["vectorknobs.title.vectors"]
     assert guest["ids"] == ["two"]
     assert guest["metadatas"][0][GUEST] is True
     assert EXTRAS not in guest["metadatas"][0]
+    assert CODE in guest["metadatas"][0]
     assert guest["metadatas"][0]["text"] == "two"  # filters on a guest field need the metadata too
 
 

@@ -22,9 +22,10 @@ one of those). A record has any number of vector fields and nested values, so:
   registered signatures that have that field with that kind. (Each metadata key is a row Chroma writes,
   indexes and reads back with every hit: one key per field, as a tag each was, cost 16% of the insert
   time of a three-field record.)
-* **vectors**: as written, except in cosine collections, which hold unit vectors and, under ``~c``, a
-  short code that restores the exact vector (``unit.py``: Chroma's own cosine space would keep only the
-  normalized vector).
+* **vectors**: as written, except in cosine collections, which hold unit vectors and a short code that
+  restores the exact vector (``unit.py``: Chroma's own cosine space would keep only the normalized
+  vector): a guest entry's under ``~c``, a home entry's as the ``"~c"`` member of its ``~r`` (one key less,
+  on the entry every record has; no field is named ``~c``).
 * **the rest, for the round trip** (home entries only): ``~r`` holds the canonical JSON form
   (``Field.to_dict``) of every field the flat metadata cannot give back exactly: vector fields (without
   the vector, which is the embedding), dicts, lists, None, datetimes (their offset), integers, typed
@@ -204,9 +205,13 @@ def _entries(record_id: str, names: frozenset[str], flat: dict[str, Any], extras
     home = min(vectors) if vectors else None
     entries: dict[str | None, tuple[FloatArray, dict[str, Any] | None]] = {}
     for name, (embedding, code) in vectors.items():
-        metadata = {**flat, EXTRAS: extras} if name == home else {**flat, GUEST: True, HOME: home}
-        if code is not None:
-            metadata[CODE] = code
+        if name != home:
+            metadata = {**flat, GUEST: True, HOME: home}
+            if code is not None:
+                metadata[CODE] = code
+        else:  # extras holds at least this vector field: a JSON object with members
+            assert extras is not None
+            metadata = {**flat, EXTRAS: extras if code is None else f'{{"{CODE}":"{code}",{extras[1:]}'}
         entries[name] = (embedding, metadata)
     if home is None:
         entries[None] = (NO_VECTOR, {**flat, EXTRAS: extras} if extras else flat or None)
@@ -288,10 +293,24 @@ def is_home(metadata: Mapping[str, Any] | None) -> bool:
 def entry_vectors(metadatas: Sequence[Mapping[str, Any] | None], embeddings: Any) -> FloatArray:
     """The vectors of entries (rows), as written: cosine entries are decoded with their codes."""
     matrix = np.array(embeddings, dtype=np.float32).reshape(len(embeddings), -1)
-    coded = [n for n, meta in enumerate(metadatas) if meta and CODE in meta]  # metadatas may be [] (not read)
-    if coded:
-        matrix[coded] = from_unit(matrix[coded], [metadatas[n][CODE] for n in coded])  # type: ignore[index]
+    codes = {n: code for n, meta in enumerate(metadatas) if (code := _code(meta)) is not None}  # [] if not read
+    if codes:
+        rows = list(codes)
+        matrix[rows] = from_unit(matrix[rows], list(codes.values()))
     return matrix
+
+
+def _code(metadata: Mapping[str, Any] | None) -> str | None:
+    """The cosine code of an entry: a guest's own key, or a member of a home entry's extras."""
+    if not metadata:
+        return None
+    if CODE in metadata:
+        return str(metadata[CODE])
+    extras = metadata.get(EXTRAS)
+    if extras is None or not extras.startswith(f'{{"{CODE}"'):
+        return None
+    code: str = parse_stored_json(extras)[CODE]
+    return code
 
 
 @dataclass(frozen=True)
@@ -332,4 +351,5 @@ class Home:
 def parse_home(record_id: str, metadata: Mapping[str, Any] | None) -> Home:
     metadata = metadata or {}
     extras = parse_stored_json(metadata[EXTRAS]) if EXTRAS in metadata else {}
+    extras.pop(CODE, None)  # the cosine code (entry_vectors reads it)
     return Home(record_id, metadata, extras, tuple(n for n, data in extras.items() if data.get("type") == "vector"))
