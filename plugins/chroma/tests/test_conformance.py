@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from chroma_helpers import collection_url
-from vectorknobs.testing import ConfigLike, StoreConformance, with_options
+from vectorknobs.testing import ConfigLike, SharedSchemaTests, StoreConformance, with_options
 
 
-class TestChromaEmbedded(StoreConformance):
+class TestChromaEmbedded(StoreConformance, SharedSchemaTests):
     @pytest.fixture
     def store_config(self, tmp_path: Path) -> ConfigLike:
         return f"chroma://{tmp_path}/chroma"
@@ -21,7 +21,7 @@ class TestChromaEmbedded(StoreConformance):
         return with_options(config, collection=f"x{uuid.uuid4().hex[:12]}")
 
 
-class TestChromaHttp(StoreConformance):
+class TestChromaHttp(StoreConformance, SharedSchemaTests):
     @pytest.fixture
     def store_config(self, http_config: str) -> ConfigLike:
         return http_config

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from vectorknobs.testing import ConfigLike, StoreConformance, with_options
+from vectorknobs.testing import ConfigLike, SharedSchemaTests, StoreConformance, with_options
 
 
-class TestPgvectorConformance(StoreConformance):
+class TestPgvectorConformance(StoreConformance, SharedSchemaTests):
     @pytest.fixture
     def store_config(self, table_url: str) -> ConfigLike:
         return table_url

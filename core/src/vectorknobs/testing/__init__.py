@@ -12,7 +12,8 @@
 
 The mixins (``CrudTests``, ``FilterTests``, ``VectorSearchTests``, ``PersistenceTests``, ``ConcurrencyTests``,
 ``BadInputTests``, ``CapabilityTests``, ``DifferentialTests``, ``RecordBatchTests``) can also be used one by
-one. Needs the ``testing`` extra: ``pip install 'vectorknobs[testing]'`` (pytest, pytest-asyncio, hypothesis).
+one. ``SharedSchemaTests`` (two clients on one store's data) is for stores that declare ``shared_schema``.
+Needs the ``testing`` extra: ``pip install 'vectorknobs[testing]'`` (pytest, pytest-asyncio, hypothesis).
 """
 
 import pytest
@@ -21,7 +22,7 @@ import pytest
 pytest.register_assert_rewrite(
     *(f"vectorknobs.testing.{name}" for name in (
         "_support", "bad_input", "batches", "capability", "concurrency", "conformance", "crud", "differential",
-        "filtering", "persistence", "readme", "vectors",
+        "filtering", "persistence", "readme", "shared", "vectors",
     ))
 )
 
@@ -43,6 +44,7 @@ from vectorknobs.testing.differential import DifferentialTests  # noqa: E402
 from vectorknobs.testing.filtering import FilterTests  # noqa: E402
 from vectorknobs.testing.persistence import PersistenceTests  # noqa: E402
 from vectorknobs.testing.readme import assert_readme_documents_options  # noqa: E402
+from vectorknobs.testing.shared import SharedSchemaTests  # noqa: E402
 from vectorknobs.testing.vectors import VectorSearchTests  # noqa: E402
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "FilterTests",
     "PersistenceTests",
     "RecordBatchTests",
+    "SharedSchemaTests",
     "StoreConformance",
     "VectorSearchTests",
     "assert_ranked_like",
