@@ -3,6 +3,8 @@ vector fields, and filtered search on approximate indexes — all against real f
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +104,35 @@ async def test_automatic_choice_by_size(store_dir: Path) -> None:
     async with vk.connect(f"faiss://{store_dir}?flat_limit=200&ivf_limit=3000") as store:
         assert store.index_info()["embedding"]["kind"] == "hnsw"
         assert isinstance(faiss.downcast_index(saved_index(store_dir).index), faiss.IndexHNSWFlat)
+
+
+async def test_writes_during_a_rebuild_get_the_index_their_size_calls_for(
+        store_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rebuild plans from the size when it starts; writes while it runs schedule nothing (one rebuild per
+    field at a time). When it ends, the store plans again: here the IVF build is held until the records pass
+    ivf_limit, and HNSW follows it."""
+    from vectorknobs_faiss.indexes import FieldIndex
+
+    vectors = clustered(1800, 16, seed=5)
+    held, release = asyncio.Event(), threading.Event()
+    build = FieldIndex.build.__func__  # type: ignore[attr-defined]
+
+    def slow_build(cls: type[FieldIndex], spec: Any, *args: Any) -> Any:
+        if spec.kind == "ivf":  # planned for 1,200 records: hold it (on its worker thread) until told
+            loop.call_soon_threadsafe(held.set)
+            release.wait(30)
+        return build(cls, spec, *args)
+
+    monkeypatch.setattr(FieldIndex, "build", classmethod(slow_build))
+    loop = asyncio.get_running_loop()
+    async with vk.connect(f"faiss://{store_dir}?flat_limit=200&ivf_limit=1500") as store:
+        await store.bulk_create(records(vectors[:1200]))  # past flat_limit: an IVF rebuild starts
+        await asyncio.wait_for(held.wait(), 30)
+        await store.bulk_create(records(vectors[1200:], start=1200))  # past ivf_limit while it runs
+        release.set()
+        await store.wait_for_indexes()
+        info = store.index_info()["embedding"]
+        assert (info["kind"], info["size"]) == ("hnsw", 1800)
 
 
 async def test_ivf_trains_once_enough_vectors_are_stored(store_dir: Path) -> None:
