@@ -189,8 +189,9 @@ async def test_an_interrupted_migration_process_resumes_with_nothing_lost_or_dup
         tmp_path: Path, pg_url: str, kit: Any, how: signal.Signals) -> None:
     source_url = f"faiss://{tmp_path / 'laptop'}"
     checkpoint = tmp_path / "migration.json"
-    # enough records that the copy takes several checkpoint intervals (6,000 were copied in 0.43 s here,
-    # before the first checkpoint was due)
+    # the first checkpoint is saved once the first page (of 50) is stored, and the signal follows it: here it
+    # came after 50-150 of the 30,000 records (with a checkpoint only every 0.5 s, a fast run copied them all
+    # before the first one, and the signal came as the process exited)
     async with vk.connect(source_url) as source:
         for start in range(0, MIGRATED, 5000):
             await source.bulk_create(vector_records(5000, start=start))

@@ -36,7 +36,9 @@ from vectorknobs.sync._flow import Clock, Failure, Progress, after_id, check_bat
 from vectorknobs.sync.synchronizer import VectorTextSynchronizer
 
 CHECKPOINT_FORMAT = "vectorknobs-migration-checkpoint"
-CHECKPOINT_INTERVAL = 0.5  # seconds between checkpoint saves (a resumed run re-writes at most this much)
+#: seconds between checkpoint saves, after the one made once the first page is stored (a resumed run
+#: writes at most this much again)
+CHECKPOINT_INTERVAL = 0.5
 RETRIES = 4
 BACKOFF = 0.5
 
@@ -245,7 +247,10 @@ class VectorMigration:
             async for rows in self.source_db.stream_batches(start, batch_size):  # copied as they are: columns
                 yield _Batch(rows, last_id(rows), len(rows))
 
+        saved = False
+
         async def store_batch(batch: _Batch) -> None:
+            nonlocal saved
             written = await write(batch) if batch.records else 0
             result.processed_records += batch.read
             result.written_records += written
@@ -253,7 +258,8 @@ class VectorMigration:
             result.errors.extend(batch.failures)
             if checkpoint is not None:
                 checkpoint.after = batch.last_id
-                if save_clock.due():
+                if not saved or save_clock.due():  # at once after the first page, then every interval
+                    saved = True
                     await asyncio.to_thread(checkpoint.save)
             if progress is not None:
                 progress(result.processed_records, result.total_records)
