@@ -190,8 +190,8 @@ async def test_an_interrupted_migration_process_resumes_with_nothing_lost_or_dup
     source_url = f"faiss://{tmp_path / 'laptop'}"
     checkpoint = tmp_path / "migration.json"
     # the first checkpoint is saved once the first page (of 50) is stored, and the signal follows it: here it
-    # came after 50-150 of the 30,000 records (with a checkpoint only every 0.5 s, a fast run copied them all
-    # before the first one, and the signal came as the process exited)
+    # came after 50-150 of the 30,000 records (with the first checkpoint only after 0.5 s, one fresh-clone run
+    # exited with 0 and no message: the signal came too late to interrupt anything)
     async with vk.connect(source_url) as source:
         for start in range(0, MIGRATED, 5000):
             await source.bulk_create(vector_records(5000, start=start))
