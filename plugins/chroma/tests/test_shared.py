@@ -23,6 +23,7 @@ async def test_a_hit_whose_home_collection_another_store_added_is_read_whole(any
             hits = await first.vector_search([0.0, 1.0, 0.0], vector_field="title", k=5)
             assert sorted(h.id for h in hits) == ["b", "t"]
             assert {h.id: sorted(h.record.fields) for h in hits}["b"] == ["a_first", "rank", "title"]
+            assert first.vector_dimensions() == {"title": 3, "a_first": 1}  # learnt on the way
 
 
 async def test_a_store_alone_on_its_directory_reads_no_registry_before_a_read(tmp_path: Path) -> None:

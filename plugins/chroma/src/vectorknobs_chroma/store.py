@@ -193,6 +193,9 @@ class ChromaStore(VectorStore):
                     await self._apply_ef_search(collection)
                     self._vectors[name] = collection
                     self._dims[name] = int(meta["dims"])
+        self.schema.fields.update(self._names)  # what the core checks queries and writes against
+        for name, dims in self._dims.items():
+            self.schema.vectors.setdefault(name, dims)
 
     async def _see_others(self) -> None:
         """Before a read that spans collections: take in the vector fields others added (a store that shares
