@@ -91,4 +91,9 @@ def exact_scores(
     norms = (np.linalg.norm(rows, axis=1) if norms is None else norms) * q_norm
     with np.errstate(divide="ignore", invalid="ignore"):
         sims = np.where(norms > 0, dots / np.where(norms > 0, norms, 1.0), 0.0)
-    return np.minimum(np.maximum(sims, -1.0), 1.0)  # np.clip, without its dispatch cost
+    return clip_similarities(sims)
+
+
+def clip_similarities(similarities: F64) -> F64:
+    """Cosine similarities held within [-1, 1] against rounding (``np.clip``, without its dispatch cost)."""
+    return np.minimum(np.maximum(similarities, -1.0), 1.0)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 from vectorknobs import DistanceMetric
+from vectorknobs.metrics import clip_similarities
 
 
 def scores(distances: Sequence[float], metric: DistanceMetric, query: npt.NDArray[np.float32]) -> list[float]:
@@ -20,5 +21,5 @@ def scores(distances: Sequence[float], metric: DistanceMetric, query: npt.NDArra
         found = 1.0 - d
     else:
         wide = query.astype(np.float64)
-        found = np.minimum(np.maximum((1.0 - d) / np.sqrt(np.dot(wide, wide)), -1.0), 1.0)
+        found = clip_similarities((1.0 - d) / np.sqrt(np.dot(wide, wide)))
     return [float(score) for score in found]

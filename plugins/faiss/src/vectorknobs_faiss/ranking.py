@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from vectorknobs import Hit
 from vectorknobs.fields import FloatArray
-from vectorknobs.metrics import F64, DistanceMetric, exact_scores
+from vectorknobs.metrics import F64, DistanceMetric, clip_similarities, exact_scores
 
 from vectorknobs_faiss.database import HitRows
 from vectorknobs_faiss.indexes import Labels
@@ -33,7 +33,7 @@ def faiss_scores(distances: npt.NDArray[np.float32], labels: Labels, metric: Dis
     if metric is DistanceMetric.EUCLIDEAN:
         scores = metric.distance_to_score(np.sqrt(np.maximum(d, 0.0)))
     elif metric is DistanceMetric.COSINE:
-        scores = np.minimum(np.maximum(d, -1.0), 1.0)  # np.clip's dispatch costs more than the clipping
+        scores = clip_similarities(d)
     else:
         scores = d
     scores[labels < 0] = -np.inf
