@@ -129,7 +129,8 @@ def encode_columns(batch: RecordBatch, unit_vectors: bool) -> list[Encoded]:
     stored = {name: _stored(column.matrix, unit_vectors) for name, column in vectors}
     hashed = any(column.content_hashes is not None for _, column in vectors)
     models = {name: column.field(name, 0).to_dict(with_value=False) for name, column in vectors}
-    shared = _dumps(models) if models else None  # the extras of a row whose values are all plain
+    # the extras of a row whose values are all plain (with content hashes, each row has its own)
+    shared = _dumps(models) if models and not hashed else None
     out = []
     for row, record_id in enumerate(batch.ids):
         _check_text(record_id, "the record id")
