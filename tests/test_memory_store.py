@@ -528,3 +528,19 @@ async def test_big_batches_are_checked_off_the_event_loop(monkeypatch: pytest.Mo
     assert threads[:2] == [main, main]
     assert len(threads) == 4
     assert main not in threads[2:]
+
+
+@pytest.mark.asyncio
+async def test_a_store_that_fails_to_load_its_schema_releases_what_it_opened(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``open`` closes the store again when ``_load_schema`` fails after ``_open`` (here: the directory lock
+    is released, so the next connect works)."""
+    async def failing(self: MemoryStore) -> vk.Schema:
+        raise vk.StoreError("the schema could not be read")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(MemoryStore, "_load_schema", failing)
+        with pytest.raises(vk.StoreError, match="schema could not be read"):
+            await vk.connect(f"memory://{tmp_path}/store")
+    async with vk.connect(f"memory://{tmp_path}/store") as store:
+        assert await store.count() == 0

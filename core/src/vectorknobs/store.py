@@ -126,7 +126,11 @@ class VectorStore(ABC):
     # -- lifecycle ------------------------------------------------------------------------------
     async def open(self) -> Self:
         await self._open()
-        self.schema = await self._load_schema()
+        try:
+            self.schema = await self._load_schema()
+        except BaseException:
+            await self._close()  # what _open took (connections, locks) is released
+            raise
         self._is_open = True
         return self
 

@@ -175,8 +175,7 @@ class ChromaStore(VectorStore):
                 )
             await chroma.call(f"configure {self._fields.name}", self._fields.raw.modify, metadata={LAYOUT_KEY: LAYOUT})
         self._kinds = await chroma.collection(f"{self.base}.kinds", _PLAIN)
-        await self._load_signatures()
-        await self._load_fields()
+        await self._load_signatures()  # the fields: by _load_schema, which the core calls after _open
 
     async def _load_fields(self) -> None:
         """Take in the fields written so far (by this store, or by others since it last looked): their names,
@@ -235,7 +234,7 @@ class ChromaStore(VectorStore):
 
     async def _load_schema(self) -> Schema:
         async with self._rw.read():
-            await self._see_others()
+            await self._load_fields()
         return Schema(fields=set(self._names), vectors=dict(self._dims))
 
     def _vector_name(self, field: str) -> str:

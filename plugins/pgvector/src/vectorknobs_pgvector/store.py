@@ -169,7 +169,6 @@ class PgvectorStore(VectorStore):
                 )
             if lane:
                 self._lane = ReadLane(self._pool, connect_lane)
-            await self._ensure_table()
         except BaseException:
             await self._close()
             raise
@@ -190,7 +189,7 @@ class PgvectorStore(VectorStore):
             await asyncio.to_thread(release_server, server, self.settings["keep_running"])
 
     async def _load_schema(self) -> Schema:
-        await self._ensure_table()  # the table as it is now: other clients add columns and indexes too
+        await self._ensure_table()  # created at open; then as it is now (other clients add columns, indexes)
         return Schema(fields=set(self._names), vectors={name: dims for name, (_, dims) in self._columns.items()})
 
     async def _ensure_table(self) -> None:
